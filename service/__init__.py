@@ -1,0 +1,1 @@
+"""vf-analytics-cache: Voiceflow analytics answered from Redis."""

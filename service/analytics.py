@@ -1,0 +1,51 @@
+"""Overview and compare answers: plan, fetch concurrently, assemble off the loop, cache."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from datetime import timedelta
+from typing import Any
+
+from .answers import Answer, AnswerCache
+from .overview import build_compare, build_overview
+from .partitions import Partitions, utc_days
+from .query import Query
+from .rows import LIST_METRICS, Day
+from .timezones import utc_window
+
+
+class Analytics:
+    def __init__(self, partitions: Partitions, answers: AnswerCache, executor: Executor) -> None:
+        self._partitions = partitions
+        self._answers = answers
+        self._executor = executor
+
+    async def overview(self, query: Query) -> tuple[Answer, str]:
+        return await self._answers.get("overview", query.canonical(),
+                                       lambda: self._overview_data(query))
+
+    async def compare(self, query: Query) -> tuple[Answer, str]:
+        return await self._answers.get("compare", query.canonical(),
+                                       lambda: self._compare_data(query))
+
+    async def _overview_data(self, query: Query) -> dict[str, Any]:
+        """Every metric concurrently; assembly (CPU-bound for long ranges) in the executor."""
+        first, last = utc_window(query.start, query.end, query.tz)
+        days = utc_days(first, last)
+        metric_days, intents = await asyncio.gather(
+            asyncio.gather(*(self._partitions.days(query.project_id, m, days)
+                             for m in LIST_METRICS)),
+            self._partitions.top_intents(query.project_id, first,
+                                         last + timedelta(hours=1) - timedelta(milliseconds=1)),
+        )
+        metrics: dict[str, dict[Any, Day]] = dict(zip(LIST_METRICS, metric_days, strict=True))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, build_overview, query, metrics,
+                                          intents)
+
+    async def _compare_data(self, query: Query) -> dict[str, Any]:
+        """Both periods through the overview cache, concurrently."""
+        (current, _), (previous, _) = await asyncio.gather(
+            self.overview(query), self.overview(query.previous()))
+        return build_compare(current.body(), previous.body())

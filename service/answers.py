@@ -1,0 +1,138 @@
+"""Assembled answers, stored ready to send, with soft and hard TTLs.
+
+An answer is serialized once and gzip-compressed once, behind a small fixed header, so a
+hit is one GET and a write of bytes. Fresh until the soft TTL (HIT); after it, stale but
+served at once while one background refresh runs (STALE), until the hard TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import logging
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import ProblemError
+from .flight import SingleFlight
+from .keys import Keys
+from .overview import meta
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!Bddd24s")  # format, generated_at, fresh_until, usable_until, etag
+_FORMAT = 1
+GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
+
+Compute = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    generated_at: float
+    fresh_until: float
+    usable_until: float
+    etag: str  # weak: identifies the data, not the meta timestamps
+    gz: bytes
+
+    def encode(self) -> bytes:
+        head = _HEADER.pack(_FORMAT, self.generated_at, self.fresh_until, self.usable_until,
+                            self.etag.encode())
+        return head + self.gz
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Answer | None:
+        if len(raw) < _HEADER.size or raw[0] != _FORMAT:
+            return None
+        _, generated, fresh, usable, etag = _HEADER.unpack_from(raw)
+        return cls(generated, fresh, usable, etag.decode(), raw[_HEADER.size:])
+
+    def body(self) -> dict[str, Any]:
+        data: dict[str, Any] = orjson.loads(gzip.decompress(self.gz))
+        return data
+
+    def stale_json(self) -> bytes:
+        """The body with meta.stale set: the rare path, so decoding here is fine."""
+        data = self.body()
+        data["meta"]["stale"] = True
+        return orjson.dumps(data)
+
+
+def make_answer(data: dict[str, Any], source: str, now: float, soft: float,
+                hard: float) -> Answer:
+    etag = hashlib.blake2b(orjson.dumps(data, option=orjson.OPT_SORT_KEYS),
+                           digest_size=12).hexdigest()
+    body = orjson.dumps({**data, "meta": meta(source, now, now + soft)})
+    return Answer(now, now + soft, now + soft + hard, etag,
+                  gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+
+
+class AnswerCache:
+    def __init__(self, store: Store, keys: Keys, flight: SingleFlight, source: str, *,
+                 soft_ttl: float, hard_ttl: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._keys = keys
+        self._flight = flight
+        self._source = source
+        self._soft = soft_ttl
+        self._hard = hard_ttl
+        self._clock = clock
+        self._refreshing: set[asyncio.Task[Any]] = set()
+
+    async def get(self, kind: str, canonical: str, compute: Compute) -> tuple[Answer, str]:
+        """The answer and how it was served: HIT, STALE or MISS."""
+        key = self._keys.answer(kind, canonical)
+        raw = await self._store.get(key)
+        found = Answer.decode(raw) if raw is not None else None
+        now = self._clock()
+        if found is not None and now < found.fresh_until:
+            return found, "HIT"
+        if found is not None and now < found.usable_until:
+            self._refresh_soon(key, compute)
+            return found, "STALE"
+        answer = await self._flight.run(key, lambda: self._compute(key, compute),
+                                        lambda: self._fresh(key))
+        return answer, "MISS"
+
+    async def _fresh(self, key: str) -> Answer | None:
+        raw = await self._store.get(key)
+        found = Answer.decode(raw) if raw is not None else None
+        return found if found is not None and self._clock() < found.fresh_until else None
+
+    async def _compute(self, key: str, compute: Compute) -> Answer:
+        data = await compute()
+        now = self._clock()
+        answer = make_answer(data, self._source, now, self._soft, self._hard)
+        await self._store.set(key, answer.encode(), self._soft + self._hard)
+        return answer
+
+    def _refresh_soon(self, key: str, compute: Compute) -> None:
+        """Start one background refresh; a failed one leaves the stale answer served."""
+        if self._flight.running(key):
+            return
+        task = asyncio.create_task(self._refresh(key, compute), name=f"refresh:{key}")
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh(self, key: str, compute: Compute) -> None:
+        try:
+            await self._flight.run(key, lambda: self._compute(key, compute),
+                                   lambda: self._fresh(key))
+        except ProblemError as exc:
+            log.warning("background refresh of %s failed (%s); stale answer stays", key,
+                        exc.detail)
+        except Exception:
+            log.exception("background refresh of %s failed; stale answer stays", key)
+
+    async def close(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)

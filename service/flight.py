@@ -1,0 +1,112 @@
+"""Single flight: per key, at most one computation runs across the whole fleet.
+
+In-process callers share one task; across processes a Redis lease (SET NX PX + token,
+compare-and-delete) elects one computer, renewed while it runs, and the others wait for
+its "done" notification. A crashed holder's lease expires, so waiters are delayed by at
+most the lease TTL before one of them takes over. Cache hits never come here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from .errors import ServiceUnavailable
+from .keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WAIT_ROUNDS = 4  # lease hand-overs a waiter sits through before giving up with a 503
+
+
+class SingleFlight:
+    def __init__(self, store: Store, *, lease_ttl: float = LEASE_TTL_SECONDS,
+                 renew_every: float = LEASE_RENEW_SECONDS) -> None:
+        self._store = store
+        self._lease_ttl = lease_ttl
+        self._renew_every = renew_every
+        self._local: dict[str, asyncio.Task[Any]] = {}
+
+    def running(self, key: str) -> bool:
+        return key in self._local
+
+    async def run(self, key: str, compute: Callable[[], Awaitable[T]],
+                  check: Callable[[], Awaitable[T | None]]) -> T:
+        """The result of `compute`, run once fleet-wide; others get it through `check`.
+
+        `check` reads what a computation elsewhere stored (None: nothing usable yet).
+        The shared task is shielded, so one caller giving up does not cancel the others'.
+        """
+        task = self._local.get(key)
+        if task is None:
+            task = asyncio.create_task(self._fleet(key, compute, check), name=f"flight:{key}")
+            self._local[key] = task
+            task.add_done_callback(lambda t: self._forget(key, t))
+        result: T = await asyncio.shield(task)
+        return result
+
+    def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._local.get(key) is task:
+            del self._local[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here so an abandoned failure is not logged as lost
+
+    async def _fleet(self, key: str, compute: Callable[[], Awaitable[T]],
+                     check: Callable[[], Awaitable[T | None]]) -> T:
+        lease = Keys.lease(key)
+        token = secrets.token_hex(16)
+        for _ in range(WAIT_ROUNDS):
+            async with self._store.watch(key) as done:
+                if (await self._store.acquire([lease], token, self._lease_ttl))[0]:
+                    return await self._hold(key, lease, token, compute)
+                found = await check()
+                if found is not None:
+                    return found
+                started = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self._lease_ttl)
+                found = await check()
+                if found is not None:
+                    return found
+                log.info("flight %s: holder finished without a value after %.1f s; retrying",
+                         key, time.monotonic() - started)
+        raise ServiceUnavailable("another process is computing this answer and has not "
+                                 "finished; try again shortly", retry_after=self._lease_ttl)
+
+    async def _hold(self, key: str, lease: str, token: str,
+                    compute: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with renewing(self._store, [lease], token, self._lease_ttl, self._renew_every):
+                return await compute()
+        finally:
+            await self._store.notify(key)
+
+
+@contextlib.asynccontextmanager
+async def renewing(store: Store, leases: list[str], token: str, ttl: float,
+                   every: float) -> AsyncIterator[None]:
+    """Keep `leases` held while the body runs (a long fetch), then release them."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(every)
+            if await store.renew(leases, token, ttl) < len(leases):
+                log.warning("lost a lease among %s while working", leases[:3])
+                return
+
+    renewer = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        await store.release(leases, token)

@@ -1,0 +1,55 @@
+"""Redis key builders and the fixed durations around them: the only place keys are spelled.
+
+Every key starts with the namespace and the data source, so demo data and real Voiceflow
+data never share a key. Project ids are validated to `[A-Za-z0-9_-]{1,64}` before they get
+here and every other part is fixed-format, so no project id can reach into another key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old values are ignored
+
+LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
+LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
+
+
+class Keys:
+    """Key builders for one data source (`voiceflow` or `demo`)."""
+
+    def __init__(self, source: str) -> None:
+        self.prefix = f"{NAMESPACE}:{source}"
+
+    def answer(self, kind: str, canonical: str) -> str:
+        """An assembled answer (overview, compare, export) for one canonical question."""
+        project = canonical.split("|", 1)[0]
+        digest = hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:ans:{kind}:{project}:{digest}"
+
+    def day(self, project_id: str, metric: str, day: date) -> str:
+        """The rows of one list metric for one UTC day.
+
+        The hash tag puts every day of a (project, metric) in one Redis Cluster slot, so one
+        MGET or one lease script covers a whole range.
+        """
+        return f"{self.prefix}:{{{project_id}:{metric}}}:day:{day:%Y%m%d}"
+
+    def days_done(self, project_id: str, metric: str) -> str:
+        """Notified whenever a fetch of this (project, metric) stored days or gave up."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:fetched"
+
+    def intents(self, project_id: str, start: str, end: str) -> str:
+        """top_intents for one exact UTC window (it is not hourly, so not day-partitioned)."""
+        return f"{self.prefix}:intents:{project_id}:{start}:{end}"
+
+    @staticmethod
+    def lease(key: str) -> str:
+        """The single-flight lease guarding the computation (or fetch) of `key`."""
+        return f"{key}:lease"
+
+    @property
+    def done_channel(self) -> str:
+        """Pub/sub channel announcing that a leased computation finished."""
+        return f"{self.prefix}:done"

@@ -1,0 +1,80 @@
+"""Problem+json for every error, and the API token check."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .errors import ProblemError, Unauthorized
+from .jsonio import json_response
+from .typedefs import SETTINGS
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://vf-analytics-cache.dev/problems/"
+
+
+def problem(status: int, slug: str, title: str, detail: str, *, field: str | None = None,
+            retry_after: float | None = None, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status,
+                            "detail": detail}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        seconds = max(1, int(retry_after + 0.999))
+        headers["Retry-After"] = str(seconds)
+        body["retry_after"] = seconds
+    response = json_response(body, status=status, headers=headers)
+    response.content_type = "application/problem+json"
+    return response
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
+    slug = exc.reason.lower().replace(" ", "-")
+    detail = {
+        404: f"no route {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: "the request body is too large",
+    }.get(exc.status, exc.reason)
+    response = problem(exc.status, slug, exc.reason, detail)
+    if exc.status == 405 and "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s -> %d %s", request.method, request.path, exc.status, exc.detail)
+        return problem(exc.status, exc.type_slug, exc.title, exc.detail, field=exc.field,
+                       retry_after=exc.retry_after, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http(exc, request)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "internal-error", "Internal server error",
+                       "the server failed to answer; the error was logged")
+
+
+@web.middleware
+async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[SETTINGS].api_token
+    if token is None or request.method == "OPTIONS" or not request.path.startswith("/api/"):
+        return await handler(request)
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
+                                                             token.reveal().encode()):
+        raise Unauthorized("send Authorization: Bearer <API_TOKEN>", field="Authorization")
+    return await handler(request)

@@ -1,0 +1,129 @@
+"""The request body: parsed, validated and made canonical (one question, one cache key)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from .errors import ValidationError
+from .timezones import canonical_zone, non_whole_hour_offset
+
+PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+EXPORT_FORMATS = ("csv", "pdf")
+PAGE_SIZES = ("A4", "Letter")
+
+_COMMON = {"project_id", "start", "end", "tz", "environment_id"}
+_EXPORT = _COMMON | {"format", "page_size"}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A validated question about one project over local dates start..end in tz."""
+
+    project_id: str
+    start: date
+    end: date
+    tz: str = "UTC"
+    environment_id: str | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Query:
+        """The period of the same length ending the day before start (no overlap)."""
+        span = timedelta(days=self.days)
+        return Query(self.project_id, self.start - span, self.start - timedelta(days=1),
+                     self.tz, self.environment_id)
+
+    def canonical(self) -> str:
+        """One spelling per question: the cache key's identity part."""
+        return "|".join((self.project_id, self.start.isoformat(), self.end.isoformat(), self.tz,
+                         self.environment_id or "*"))
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    query: Query
+    format: str
+    page_size: str = "A4"
+
+
+def parse_query(body: Any, max_days: int) -> Query:
+    """Validate an overview/compare body; ValidationError names the field and the rule."""
+    _check_fields(body, _COMMON)
+    return _query(body, max_days)
+
+
+def parse_export(body: Any, max_days: int) -> ExportQuery:
+    _check_fields(body, _EXPORT)
+    fmt = body.get("format")
+    if fmt is None:
+        raise ValidationError("format is required: one of csv, pdf", field="format")
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError("format must be one of csv, pdf", field="format")
+    page_size = body.get("page_size", "A4")
+    if page_size not in PAGE_SIZES:
+        raise ValidationError("page_size must be one of A4, Letter", field="page_size")
+    return ExportQuery(_query(body, max_days), fmt, page_size)
+
+
+def _check_fields(body: Any, allowed: set[str]) -> None:
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object", field="body")
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise ValidationError(f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}",
+                              field=extra[0])
+    for name in ("project_id", "start", "end"):
+        if name not in body:
+            raise ValidationError(f"{name} is required", field=name)
+
+
+def _query(body: dict[str, Any], max_days: int) -> Query:
+    project_id = body["project_id"]
+    if not isinstance(project_id, str) or not PROJECT_ID_RE.fullmatch(project_id):
+        raise ValidationError("project_id must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
+                              field="project_id")
+    start, end = _date(body, "start"), _date(body, "end")
+    if end < start:
+        raise ValidationError("end must be on or after start", field="end")
+    days = (end - start).days + 1
+    if days > max_days:
+        raise ValidationError(f"the range is {days} days; at most {max_days} are allowed",
+                              field="end")
+    tz = _tz(body.get("tz", "UTC"), start, end)
+    env = body.get("environment_id")
+    if env is not None and (not isinstance(env, str) or not PROJECT_ID_RE.fullmatch(env)):
+        raise ValidationError("environment_id must be null or 1-64 characters of A-Z, a-z, "
+                              "0-9, _ or -", field="environment_id")
+    return Query(project_id, start, end, tz, env)
+
+
+def _date(body: dict[str, Any], name: str) -> date:
+    value = body[name]
+    if not isinstance(value, str) or not DATE_RE.fullmatch(value):
+        raise ValidationError(f"{name} must be a date as YYYY-MM-DD", field=name)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name} is not a calendar date: {value}", field=name) from None
+
+
+def _tz(value: Any, start: date, end: date) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("tz must be an IANA time zone name such as Europe/Helsinki",
+                              field="tz")
+    name = canonical_zone(value)
+    if name is None:
+        raise ValidationError(f"tz {value[:64]!r} is not a known IANA time zone", field="tz")
+    bad = non_whole_hour_offset(name, start, end)
+    if bad is not None:
+        raise ValidationError(
+            f"tz {name} has the offset {bad} within the range; Voiceflow data is hourly, so "
+            "only zones whose offsets are whole hours over the range are supported", field="tz")
+    return name

@@ -1,0 +1,129 @@
+"""The shared store: Redis in production, an in-process stand-in with the same behaviour.
+
+Both speak one small protocol — bytes values with TTLs, leases with tokens, and a
+"this key is done" notification — and one contract test suite runs against both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+
+class Store(Protocol):
+    kind: str  # "redis" or "memory", shown in /health
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[bool]:
+        """SET NX with a TTL on each lease: which of them this caller now holds."""
+
+    async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:
+        """Extend the leases `token` still holds; how many it still holds."""
+
+    async def release(self, keys: Sequence[str], token: str) -> int:
+        """Delete the leases `token` still holds (compare-and-delete); how many it held."""
+
+    async def notify(self, key: str) -> None:
+        """Tell every process waiting on `key` that its computation finished."""
+
+    def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
+        """An event set when `key` is notified; enter it before checking, to miss nothing."""
+
+    async def ping(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store for the embedded default and for single-process use."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float]] = {}
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._clock = time.monotonic
+
+    def _live(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= self._clock():
+            del self._data[key]
+            return None
+        return item[0]
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self._live(k) for k in keys]
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._data[key] = (value, self._clock() + ttl)
+        if len(self._data) % 1024 == 0:
+            self._sweep()
+
+    async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
+        for key, value, ttl in items:
+            await self.set(key, value, ttl)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._data.pop(key, None)
+
+    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[bool]:
+        got = []
+        for key in keys:
+            free = self._live(key) is None
+            if free:
+                self._data[key] = (token.encode(), self._clock() + ttl)
+            got.append(free)
+        return got
+
+    async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:
+        held = [k for k in keys if self._live(k) == token.encode()]
+        for key in held:
+            self._data[key] = (token.encode(), self._clock() + ttl)
+        return len(held)
+
+    async def release(self, keys: Sequence[str], token: str) -> int:
+        held = [k for k in keys if self._live(k) == token.encode()]
+        for key in held:
+            del self._data[key]
+        return len(held)
+
+    async def notify(self, key: str) -> None:
+        for event in self._watchers.get(key, ()):
+            event.set()
+
+    @contextlib.asynccontextmanager
+    async def watch(self, key: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._watchers.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            watchers = self._watchers[key]
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[key]
+
+    async def ping(self) -> None:
+        return None
+
+    def _sweep(self) -> None:
+        """Drop expired values so the dict cannot grow with dead keys."""
+        now = self._clock()
+        for key in [k for k, (_, exp) in self._data.items() if exp <= now]:
+            del self._data[key]

@@ -1,0 +1,103 @@
+"""HTTP handlers: parse, ask the analytics layer, send the stored bytes with honest headers."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+from aiohttp import web
+
+from .answers import Answer
+from .jsonio import json_response, read_json
+from .query import parse_query
+from .typedefs import ANALYTICS, SETTINGS, SOURCE, STORE
+
+
+async def overview(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    query = parse_query(await read_json(request, settings.max_body_bytes),
+                        settings.max_range_days)
+    answer, status = await request.app[ANALYTICS].overview(query)
+    return send_answer(request, answer, status)
+
+
+async def compare(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    query = parse_query(await read_json(request, settings.max_body_bytes),
+                        settings.max_range_days)
+    answer, status = await request.app[ANALYTICS].compare(query)
+    return send_answer(request, answer, status)
+
+
+def send_answer(request: web.Request, answer: Answer, status: str) -> web.StreamResponse:
+    """The stored bytes as they are when the client takes gzip; 304 when its copy matches."""
+    now = time.time()
+    etag = f'W/"{answer.etag}"'
+    headers = {
+        "X-Cache": status,
+        "Age": str(max(0, int(now - answer.generated_at))),
+        "ETag": etag,
+        "Cache-Control": f"private, max-age={max(0, int(answer.fresh_until - now))}",
+        "Vary": "Accept-Encoding",
+    }
+    if etag in _etags(request.headers.get("If-None-Match", "")):
+        return web.Response(status=304, headers=headers)
+    if status == "STALE":
+        body = answer.stale_json()
+        if _accepts_gzip(request):
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+    elif _accepts_gzip(request):
+        body, headers["Content-Encoding"] = answer.gz, "gzip"
+    else:
+        body = gzip.decompress(answer.gz)
+    return web.Response(body=body, headers=headers, content_type="application/json")
+
+
+def _etags(header: str) -> set[str]:
+    """If-None-Match values; a strong spelling matches its weak twin (weak comparison)."""
+    tags = {t.strip() for t in header.split(",") if t.strip()}
+    return tags | {f"W/{t}" for t in tags if not t.startswith("W/")}
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    """Liveness: the process answers. Says which store and data source it runs with."""
+    return json_response({"status": "ok", "store": request.app[STORE].kind,
+                          "source": request.app[SOURCE],
+                          "embedded": _embedded(request)})
+
+
+async def ready(request: web.Request) -> web.StreamResponse:
+    """Readiness: 200 only when every check passes; 503 naming the failing ones."""
+    settings = request.app[SETTINGS]
+    checks: dict[str, dict[str, str]] = {}
+    try:
+        await request.app[STORE].ping()
+        checks["store"] = {"status": "ok", "kind": request.app[STORE].kind}
+    except Exception as exc:  # any failure to reach the store means "cannot serve"
+        checks["store"] = {"status": "fail", "detail": f"store unreachable ({type(exc).__name__})"}
+    if request.app[SOURCE] == "demo":
+        checks["upstream"] = {"status": "ok", "detail": "demo data from the bundled simulator"}
+    elif settings.voiceflow_api_key is not None:
+        checks["upstream"] = {"status": "ok", "detail": "VOICEFLOW_API_KEY is configured"}
+    failing = sorted(name for name, check in checks.items() if check["status"] != "ok")
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    return json_response(body, status=503 if failing else 200)
+
+
+def _embedded(request: web.Request) -> list[str]:
+    settings = request.app[SETTINGS]
+    notes = []
+    if settings.redis_url is None:
+        notes.append("in-process store (no REDIS_URL): cache is per process")
+    if settings.voiceflow_api_key is None:
+        notes.append("demo data from the bundled Voiceflow simulator (no VOICEFLOW_API_KEY)")
+    return notes

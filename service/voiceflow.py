@@ -1,0 +1,187 @@
+"""Client of Voiceflow's analytics API (`POST /v2/query/usage`), exactly as documented.
+
+It knows the wire protocol only: auth header, body shape, pagination, errors, retries.
+Caching and planning live elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .errors import (
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .settings import Secret
+
+log = logging.getLogger(__name__)
+
+QUERY_PATH = "/v2/query/usage"
+PAGE_LIMIT = 500  # the documented maximum: the fewest requests per query
+BACKOFF_BASE = 0.25  # seconds; doubled per retry, with full jitter
+BACKOFF_CAP = 4.0
+
+Row = dict[str, Any]
+
+
+def iso_z(t: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.sssZ`, the only timestamp form the API takes."""
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class VoiceflowClient:
+    """One per process, sharing one aiohttp session (connection pool)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: Secret, *,
+                 timeout: float, deadline: float, max_retries: int, max_pages: int,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + QUERY_PATH
+        self._key = api_key
+        self._timeout = timeout
+        self._deadline = deadline
+        self._max_retries = max_retries
+        self._max_pages = max_pages
+        self._sleep = sleep
+        self.requests_sent = 0
+
+    async def rows(self, project_id: str, name: str, start: datetime, end: datetime) -> list[Row]:
+        """Every row of list metric `name` with start <= period <= end, all pages."""
+        deadline = time.monotonic() + self._deadline
+        base = {"projectID": project_id, "startTime": iso_z(start), "endTime": iso_z(end),
+                "limit": PAGE_LIMIT}
+        rows: list[Row] = []
+        seen: set[Any] = set()
+        cursor: Any = None
+        for _page in range(self._max_pages):
+            filt = base if cursor is None else {**base, "cursor": cursor}
+            result = await self._query(name, filt, project_id, deadline)
+            items = result.get("items")
+            if not isinstance(items, list):
+                raise UpstreamUnavailable(f"Voiceflow answered {name} without a list of items")
+            rows.extend(items)
+            cursor = result.get("cursor")
+            if cursor is None or not items:
+                return rows
+            if cursor in seen:
+                raise UpstreamUnavailable(
+                    f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging")
+            seen.add(cursor)
+        raise UpstreamUnavailable(
+            f"{name} for project {project_id} needed more than {self._max_pages} pages "
+            "(UPSTREAM_MAX_PAGES); refusing to return a partial answer")
+
+    async def top_intents(self, project_id: str, start: datetime, end: datetime,
+                          limit: int = PAGE_LIMIT) -> list[Row]:
+        """The top intents over [start, end], count descending (one request, no pages)."""
+        deadline = time.monotonic() + self._deadline
+        filt = {"projectID": project_id, "startTime": iso_z(start), "endTime": iso_z(end),
+                "limit": limit}
+        result = await self._query("top_intents", filt, project_id, deadline)
+        intents = result.get("intents")
+        if not isinstance(intents, list):
+            raise UpstreamUnavailable("Voiceflow answered top_intents without a list of intents")
+        return intents
+
+    async def _query(self, name: str, filt: dict[str, Any], project_id: str,
+                     deadline: float) -> dict[str, Any]:
+        """One page: retries 5xx/timeouts with backoff and waits out 429s, within deadline."""
+        body = orjson.dumps({"data": {"name": name, "filter": filt}})
+        headers = {"authorization": self._key.reveal(), "content-type": "application/json",
+                   "accept": "application/json"}
+        failures = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamTimeout(f"Voiceflow did not answer {name} within the deadline")
+            try:
+                status, retry_after, payload = await self._post(body, headers, remaining)
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                status, retry_after, payload = 0, None, None
+                error: type[UpstreamTimeout | UpstreamUnavailable] = UpstreamTimeout
+                reason = "timed out"
+            except aiohttp.ClientError as exc:
+                status, retry_after, payload = 0, None, None
+                error, reason = UpstreamUnavailable, f"connection failed ({type(exc).__name__})"
+            else:
+                if status == 200:
+                    result = payload.get("result") if isinstance(payload, dict) else None
+                    if not isinstance(result, dict):
+                        raise UpstreamUnavailable(f"Voiceflow answered {name} without a result")
+                    return result
+                error, reason = UpstreamUnavailable, f"answered {status}"
+
+            if status in (401, 403):
+                raise UpstreamAuthError(
+                    f"Voiceflow answered {status} for project {project_id}: the configured "
+                    "VOICEFLOW_API_KEY is wrong or cannot read this project")
+            if status == 429:
+                wait = retry_after if retry_after is not None else 1.0
+                if time.monotonic() + wait > deadline:
+                    raise UpstreamRateLimited(
+                        f"Voiceflow is rate limiting this API key for {wait:.0f} s",
+                        retry_after=wait)
+                log.warning("voiceflow 429 on %s; waiting %.1f s as Retry-After says", name, wait)
+                await self._sleep(wait)
+                continue
+            if 400 <= status < 500:
+                raise UpstreamBadRequest(
+                    f"Voiceflow answered {status} to {name}: {_message(payload)}")
+            failures += 1
+            if failures > self._max_retries:
+                raise error(f"Voiceflow {reason} on {name} after {failures} attempts")
+            pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
+            log.warning("voiceflow %s on %s (attempt %d); retrying in %.2f s",
+                        reason, name, failures, pause)
+            await self._sleep(min(pause, max(0.0, deadline - time.monotonic())))
+
+    async def _post(self, body: bytes, headers: dict[str, str],
+                    remaining: float) -> tuple[int, float | None, Any]:
+        timeout = aiohttp.ClientTimeout(total=min(self._timeout, remaining))
+        self.requests_sent += 1
+        async with self._session.post(self._url, data=body, headers=headers,
+                                      timeout=timeout) as resp:
+            raw = await resp.read()
+            try:
+                payload = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                payload = None
+            if resp.status == 200 and payload is None:
+                raise aiohttp.ClientPayloadError("answer is not JSON")
+            return resp.status, parse_retry_after(resp.headers.get("Retry-After")), payload
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _message(payload: Any) -> str:
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return payload["message"][:200]
+    return "no message"
