@@ -18,11 +18,13 @@ def main() -> None:
     except SettingsError as exc:
         print(f"vf-analytics-cache: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("service").info("starting with %s", settings.describe())
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log=None, print=None)
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
+    )
 
 
 if __name__ == "__main__":

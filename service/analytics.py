@@ -22,30 +22,34 @@ class Analytics:
         self._executor = executor
 
     async def overview(self, query: Query) -> tuple[Answer, str]:
-        return await self._answers.get("overview", query.canonical(),
-                                       lambda: self._overview_data(query))
+        return await self._answers.get(
+            "overview", query.canonical(), lambda: self._overview_data(query)
+        )
 
     async def compare(self, query: Query) -> tuple[Answer, str]:
-        return await self._answers.get("compare", query.canonical(),
-                                       lambda: self._compare_data(query))
+        return await self._answers.get(
+            "compare", query.canonical(), lambda: self._compare_data(query)
+        )
 
     async def _overview_data(self, query: Query) -> dict[str, Any]:
         """Every metric concurrently; assembly (CPU-bound for long ranges) in the executor."""
         first, last = utc_window(query.start, query.end, query.tz)
         days = utc_days(first, last)
         metric_days, intents = await asyncio.gather(
-            asyncio.gather(*(self._partitions.days(query.project_id, m, days)
-                             for m in LIST_METRICS)),
-            self._partitions.top_intents(query.project_id, first,
-                                         last + timedelta(hours=1) - timedelta(milliseconds=1)),
+            asyncio.gather(
+                *(self._partitions.days(query.project_id, m, days) for m in LIST_METRICS)
+            ),
+            self._partitions.top_intents(
+                query.project_id, first, last + timedelta(hours=1) - timedelta(milliseconds=1)
+            ),
         )
         metrics: dict[str, dict[Any, Day]] = dict(zip(LIST_METRICS, metric_days, strict=True))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, build_overview, query, metrics,
-                                          intents)
+        return await loop.run_in_executor(self._executor, build_overview, query, metrics, intents)
 
     async def _compare_data(self, query: Query) -> dict[str, Any]:
         """Both periods through the overview cache, concurrently."""
         (current, _), (previous, _) = await asyncio.gather(
-            self.overview(query), self.overview(query.previous()))
+            self.overview(query), self.overview(query.previous())
+        )
         return build_compare(current.body(), previous.body())

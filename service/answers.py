@@ -43,8 +43,9 @@ class Answer:
     gz: bytes
 
     def encode(self) -> bytes:
-        head = _HEADER.pack(_FORMAT, self.generated_at, self.fresh_until, self.usable_until,
-                            self.etag.encode())
+        head = _HEADER.pack(
+            _FORMAT, self.generated_at, self.fresh_until, self.usable_until, self.etag.encode()
+        )
         return head + self.gz
 
     @classmethod
@@ -52,7 +53,7 @@ class Answer:
         if len(raw) < _HEADER.size or raw[0] != _FORMAT:
             return None
         _, generated, fresh, usable, etag = _HEADER.unpack_from(raw)
-        return cls(generated, fresh, usable, etag.decode(), raw[_HEADER.size:])
+        return cls(generated, fresh, usable, etag.decode(), raw[_HEADER.size :])
 
     def body(self) -> dict[str, Any]:
         data: dict[str, Any] = orjson.loads(gzip.decompress(self.gz))
@@ -65,19 +66,32 @@ class Answer:
         return orjson.dumps(data)
 
 
-def make_answer(data: dict[str, Any], source: str, now: float, soft: float,
-                hard: float) -> Answer:
-    etag = hashlib.blake2b(orjson.dumps(data, option=orjson.OPT_SORT_KEYS),
-                           digest_size=12).hexdigest()
+def make_answer(data: dict[str, Any], source: str, now: float, soft: float, hard: float) -> Answer:
+    etag = hashlib.blake2b(
+        orjson.dumps(data, option=orjson.OPT_SORT_KEYS), digest_size=12
+    ).hexdigest()
     body = orjson.dumps({**data, "meta": meta(source, now, now + soft)})
-    return Answer(now, now + soft, now + soft + hard, etag,
-                  gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+    return Answer(
+        now,
+        now + soft,
+        now + soft + hard,
+        etag,
+        gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+    )
 
 
 class AnswerCache:
-    def __init__(self, store: Store, keys: Keys, flight: SingleFlight, source: str, *,
-                 soft_ttl: float, hard_ttl: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        flight: SingleFlight,
+        source: str,
+        *,
+        soft_ttl: float,
+        hard_ttl: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._keys = keys
         self._flight = flight
@@ -98,8 +112,9 @@ class AnswerCache:
         if found is not None and now < found.usable_until:
             self._refresh_soon(key, compute)
             return found, "STALE"
-        answer = await self._flight.run(key, lambda: self._compute(key, compute),
-                                        lambda: self._fresh(key))
+        answer = await self._flight.run(
+            key, lambda: self._compute(key, compute), lambda: self._fresh(key)
+        )
         return answer, "MISS"
 
     async def _fresh(self, key: str) -> Answer | None:
@@ -124,11 +139,11 @@ class AnswerCache:
 
     async def _refresh(self, key: str, compute: Compute) -> None:
         try:
-            await self._flight.run(key, lambda: self._compute(key, compute),
-                                   lambda: self._fresh(key))
+            await self._flight.run(
+                key, lambda: self._compute(key, compute), lambda: self._fresh(key)
+            )
         except ProblemError as exc:
-            log.warning("background refresh of %s failed (%s); stale answer stays", key,
-                        exc.detail)
+            log.warning("background refresh of %s failed (%s); stale answer stays", key, exc.detail)
         except Exception:
             log.exception("background refresh of %s failed; stale answer stays", key)
 

@@ -35,8 +35,9 @@ UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream requests
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[problems, api_token],
-                          client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[problems, api_token], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
     app.cleanup_ctx.extend([store_ctx, executor_ctx, upstream_ctx, analytics_ctx])
@@ -54,9 +55,12 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = MemoryStore()
         yield
         return
-    client = aioredis.Redis.from_url(settings.redis_url.reveal(), socket_timeout=REDIS_TIMEOUT,
-                                     socket_connect_timeout=REDIS_TIMEOUT,
-                                     health_check_interval=30)
+    client = aioredis.Redis.from_url(
+        settings.redis_url.reveal(),
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        health_check_interval=30,
+    )
     store = RedisStore(client, keys.done_channel)
     await store.start()
     app[STORE] = store
@@ -84,22 +88,32 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     runner: web.AppRunner | None = None
     if key is None:
         key = Secret(f"VF.WS.demo{secrets.token_hex(12)}")
-        runner = web.AppRunner(create_simulator_app(SimulatorConfig(api_keys=(key.reveal(),)),
-                                                    control=False), access_log=None)
+        runner = web.AppRunner(
+            create_simulator_app(SimulatorConfig(api_keys=(key.reveal(),)), control=False),
+            access_log=None,
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
         url = f"http://127.0.0.1:{port}"
-        log.info("VOICEFLOW_API_KEY is not set: serving demo data from the bundled simulator "
-                 "at %s", url)
+        log.info(
+            "VOICEFLOW_API_KEY is not set: serving demo data from the bundled simulator at %s", url
+        )
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, ttl_dns_cache=300),
-        raise_for_status=False)
+        raise_for_status=False,
+    )
     app[HTTP_SESSION] = session
     app[UPSTREAM] = VoiceflowClient(
-        session, url, key, timeout=settings.upstream_timeout, deadline=settings.upstream_deadline,
-        max_retries=settings.upstream_max_retries, max_pages=settings.upstream_max_pages)
+        session,
+        url,
+        key,
+        timeout=settings.upstream_timeout,
+        deadline=settings.upstream_deadline,
+        max_retries=settings.upstream_max_retries,
+        max_pages=settings.upstream_max_pages,
+    )
     try:
         yield
     finally:
@@ -113,8 +127,9 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store, keys = app[STORE], Keys(app[SOURCE])
     flight = SingleFlight(store)
-    answers = AnswerCache(store, keys, flight, app[SOURCE], soft_ttl=settings.cache_ttl,
-                          hard_ttl=settings.cache_stale)
+    answers = AnswerCache(
+        store, keys, flight, app[SOURCE], soft_ttl=settings.cache_ttl, hard_ttl=settings.cache_stale
+    )
     partitions = Partitions(store, keys, app[UPSTREAM], flight, settings)
     app[ANALYTICS] = Analytics(partitions, answers, app[EXECUTOR])
     try:
@@ -126,11 +141,20 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     if not origins:
         return
-    options = aiohttp_cors.ResourceOptions(
-        allow_credentials=False, allow_headers=("Content-Type", "Authorization", "If-None-Match"),
-        expose_headers=("X-Cache", "Age", "ETag", "Cache-Control", "Content-Disposition",
-                        "Retry-After"),
-        allow_methods=("GET", "POST"), max_age=600)
+    options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+        allow_credentials=False,
+        allow_headers=("Content-Type", "Authorization", "If-None-Match"),
+        expose_headers=(
+            "X-Cache",
+            "Age",
+            "ETag",
+            "Cache-Control",
+            "Content-Disposition",
+            "Retry-After",
+        ),
+        allow_methods=("GET", "POST"),
+        max_age=600,
+    )
     cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(origins, options))
     for route in list(app.router.routes()):
         cors.add(route)

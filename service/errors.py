@@ -11,13 +11,20 @@ class ProblemError(Exception):
     status = 500
     type_slug = "internal-error"
     title = "Internal server error"
+    default_retry_after: float | None = None  # transient errors tell clients when to retry
 
-    def __init__(self, detail: str, *, field: str | None = None,
-                 retry_after: float | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        retry_after: float | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
-        self.retry_after = retry_after
+        self.retry_after = retry_after if retry_after is not None else self.default_retry_after
         self.extra = extra
 
 
@@ -46,6 +53,7 @@ class Unauthorized(ProblemError):
 
 
 # --- upstream (Voiceflow) ---------------------------------------------------------------------
+
 
 class UpstreamError(ProblemError):
     """Voiceflow could not give an answer; the subclass says why."""
@@ -76,17 +84,21 @@ class UpstreamRateLimited(UpstreamError):
 class UpstreamUnavailable(UpstreamError):
     """5xx after retries, a broken connection, or a protocol violation (e.g. a stuck cursor)."""
 
+    status = 503
+    default_retry_after = 10.0
     type_slug = "upstream-unavailable"
     title = "Voiceflow analytics unavailable"
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
+    default_retry_after = 10.0
     type_slug = "upstream-timeout"
     title = "Voiceflow analytics timed out"
 
 
 class ServiceUnavailable(ProblemError):
     status = 503
+    default_retry_after = 5.0
     type_slug = "unavailable"
     title = "Service unavailable"

@@ -28,8 +28,13 @@ WAIT_ROUNDS = 4  # lease hand-overs a waiter sits through before giving up with 
 
 
 class SingleFlight:
-    def __init__(self, store: Store, *, lease_ttl: float = LEASE_TTL_SECONDS,
-                 renew_every: float = LEASE_RENEW_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease_ttl: float = LEASE_TTL_SECONDS,
+        renew_every: float = LEASE_RENEW_SECONDS,
+    ) -> None:
         self._store = store
         self._lease_ttl = lease_ttl
         self._renew_every = renew_every
@@ -38,8 +43,12 @@ class SingleFlight:
     def running(self, key: str) -> bool:
         return key in self._local
 
-    async def run(self, key: str, compute: Callable[[], Awaitable[T]],
-                  check: Callable[[], Awaitable[T | None]]) -> T:
+    async def run(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[T]],
+        check: Callable[[], Awaitable[T | None]],
+    ) -> T:
         """The result of `compute`, run once fleet-wide; others get it through `check`.
 
         `check` reads what a computation elsewhere stored (None: nothing usable yet).
@@ -59,8 +68,12 @@ class SingleFlight:
         if not task.cancelled():
             task.exception()  # retrieved here so an abandoned failure is not logged as lost
 
-    async def _fleet(self, key: str, compute: Callable[[], Awaitable[T]],
-                     check: Callable[[], Awaitable[T | None]]) -> T:
+    async def _fleet(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[T]],
+        check: Callable[[], Awaitable[T | None]],
+    ) -> T:
         lease = Keys.lease(key)
         token = secrets.token_hex(16)
         for _ in range(WAIT_ROUNDS):
@@ -76,13 +89,19 @@ class SingleFlight:
                 found = await check()
                 if found is not None:
                     return found
-                log.info("flight %s: holder finished without a value after %.1f s; retrying",
-                         key, time.monotonic() - started)
-        raise ServiceUnavailable("another process is computing this answer and has not "
-                                 "finished; try again shortly", retry_after=self._lease_ttl)
+                log.info(
+                    "flight %s: holder finished without a value after %.1f s; retrying",
+                    key,
+                    time.monotonic() - started,
+                )
+        raise ServiceUnavailable(
+            "another process is computing this answer and has not finished; try again shortly",
+            retry_after=self._lease_ttl,
+        )
 
-    async def _hold(self, key: str, lease: str, token: str,
-                    compute: Callable[[], Awaitable[T]]) -> T:
+    async def _hold(
+        self, key: str, lease: str, token: str, compute: Callable[[], Awaitable[T]]
+    ) -> T:
         try:
             async with renewing(self._store, [lease], token, self._lease_ttl, self._renew_every):
                 return await compute()
@@ -91,8 +110,9 @@ class SingleFlight:
 
 
 @contextlib.asynccontextmanager
-async def renewing(store: Store, leases: list[str], token: str, ttl: float,
-                   every: float) -> AsyncIterator[None]:
+async def renewing(
+    store: Store, leases: list[str], token: str, ttl: float, every: float
+) -> AsyncIterator[None]:
     """Keep `leases` held while the body runs (a long fetch), then release them."""
 
     async def renew() -> None:

@@ -10,8 +10,9 @@ from aiohttp import web
 from .errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 
-def json_response(data: Any, *, status: int = 200,
-                  headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_bytes_response(data, dumps=orjson.dumps, status=status, headers=headers)
 
 
@@ -20,15 +21,18 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {request.content_type or 'none'}",
-            field="Content-Type")
+            field="Content-Type",
+        )
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"the body is {request.content_length} bytes; at most "
-                              f"{max_bytes} are accepted")
+        raise PayloadTooLarge(
+            f"the body is {request.content_length} bytes; at most {max_bytes} are accepted"
+        )
     raw = await request.content.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"the body is not valid JSON ({exc.msg} at position {exc.pos})",
-                              field="body") from None
+        raise ValidationError(
+            f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
+        ) from None

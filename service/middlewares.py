@@ -18,10 +18,22 @@ log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://vf-analytics-cache.dev/problems/"
 
 
-def problem(status: int, slug: str, title: str, detail: str, *, field: str | None = None,
-            retry_after: float | None = None, **extra: Any) -> web.Response:
-    body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status,
-                            "detail": detail}
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    retry_after: float | None = None,
+    **extra: Any,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if field is not None:
         body["field"] = field
     body.update(extra)
@@ -55,16 +67,27 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except ProblemError as exc:
         if exc.status >= 500:
             log.warning("%s %s -> %d %s", request.method, request.path, exc.status, exc.detail)
-        return problem(exc.status, exc.type_slug, exc.title, exc.detail, field=exc.field,
-                       retry_after=exc.retry_after, **exc.extra)
+        return problem(
+            exc.status,
+            exc.type_slug,
+            exc.title,
+            exc.detail,
+            field=exc.field,
+            retry_after=exc.retry_after,
+            **exc.extra,
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _from_http(exc, request)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "internal-error", "Internal server error",
-                       "the server failed to answer; the error was logged")
+        return problem(
+            500,
+            "internal-error",
+            "Internal server error",
+            "the server failed to answer; the error was logged",
+        )
 
 
 @web.middleware
@@ -74,7 +97,8 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
         return await handler(request)
     given = request.headers.get("Authorization", "")
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
-                                                             token.reveal().encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        value.strip().encode(), token.reveal().encode()
+    ):
         raise Unauthorized("send Authorization: Bearer <API_TOKEN>", field="Authorization")
     return await handler(request)

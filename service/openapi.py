@@ -16,9 +16,12 @@ _DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props,
-            "required": list(props) if required is None else required,
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+        "additionalProperties": False,
+    }
 
 
 def _list(item: dict[str, Any]) -> dict[str, Any]:
@@ -28,71 +31,135 @@ def _list(item: dict[str, Any]) -> dict[str, Any]:
 _REQUEST_FIELDS = {
     "project_id": {**_ID, "description": "Voiceflow project id."},
     "start": {**_DATE, "description": "First local date, inclusive."},
-    "end": {**_DATE, "description": "Last local date, inclusive; >= start; range at most "
-                                    "MAX_RANGE_DAYS days."},
-    "tz": {"type": "string", "default": "UTC",
-           "description": "IANA zone whose offsets are whole hours over the range."},
-    "environment_id": {"oneOf": [_ID, {"type": "null"}], "default": None,
-                       "description": "Only rows of this Voiceflow environment (top intents "
-                                      "are not per environment and always cover all)."},
+    "end": {
+        **_DATE,
+        "description": "Last local date, inclusive; >= start; range at most MAX_RANGE_DAYS days.",
+    },
+    "tz": {
+        "type": "string",
+        "default": "UTC",
+        "description": "IANA zone whose offsets are whole hours over the range.",
+    },
+    "environment_id": {
+        "oneOf": [_ID, {"type": "null"}],
+        "default": None,
+        "description": "Only rows of this Voiceflow environment (top intents "
+        "are not per environment and always cover all).",
+    },
 }
-_RANGE = _obj({"start": _DATE, "end": _DATE, "tz": {"type": "string"},
-               "days": {"type": "integer", "minimum": 1}})
+_RANGE = _obj(
+    {
+        "start": _DATE,
+        "end": _DATE,
+        "tz": {"type": "string"},
+        "days": {"type": "integer", "minimum": 1},
+    }
+)
 _TOTALS = _obj({f: _INT for f in TOTAL_FIELDS})
-_META = _obj({"source": {"enum": ["voiceflow", "demo"]},
-              "generated_at": {"type": "string", "format": "date-time"},
-              "fresh_until": {"type": "string", "format": "date-time"},
-              "stale": {"type": "boolean"}})
+_META = _obj(
+    {
+        "source": {"enum": ["voiceflow", "demo"]},
+        "generated_at": {"type": "string", "format": "date-time"},
+        "fresh_until": {"type": "string", "format": "date-time"},
+        "stale": {"type": "boolean"},
+    }
+)
 _NOTES = _obj({"unique_users": {"type": "string"}})
-_NAMED = _obj({"id": {"type": "string"}, "name": {"type": "string"}, "count": _INT,
-               "success_count": _INT})
+_NAMED = _obj(
+    {"id": {"type": "string"}, "name": {"type": "string"}, "count": _INT, "success_count": _INT}
+)
 _ENV = {"oneOf": [_ID, {"type": "null"}]}
 
 SCHEMAS: dict[str, Any] = {
     "AnalyticsRequest": _obj(_REQUEST_FIELDS, ["project_id", "start", "end"]),
-    "ExportRequest": _obj({**_REQUEST_FIELDS,
-                           "format": {"enum": list(EXPORT_FORMATS)},
-                           "page_size": {"enum": list(PAGE_SIZES), "default": "A4"}},
-                          ["project_id", "start", "end", "format"]),
-    "Overview": _obj({
-        "project_id": _ID, "environment_id": _ENV, "range": _RANGE, "totals": _TOTALS,
-        "daily": _list(_obj({"date": _DATE, **{f: _INT for f in TOTAL_FIELDS}})),
-        "breakdowns": _obj({
-            "interactions_by_type": _list(_obj({"type": {"type": "string"}, "count": _INT})),
-            "credits_by_model": _list(_obj({"model": {"type": "string"}, "count": _INT})),
-            "top_intents": _list(_obj({"name": {"type": "string"}, "count": _INT})),
-            "functions": _list(_NAMED), "api_tools": _list(_NAMED),
-            "integrations": _list(_obj({"name": {"type": "string"}, "count": _INT,
-                                        "success_count": _INT})),
-            "kb_documents": _list(_obj({"id": {"type": "string"}, "count": _INT})),
-        }),
-        "notes": _NOTES, "meta": _META,
-    }),
-    "Compare": _obj({
-        "project_id": _ID, "environment_id": _ENV, "range": _RANGE, "previous_range": _RANGE,
-        "metrics": _obj({f: _obj({"current": _INT, "previous": _INT,
-                                  "change": {"type": "integer"},
-                                  "percent_change": {"type": ["number", "null"]}})
-                         for f in TOTAL_FIELDS}),
-        "notes": _NOTES, "meta": _META,
-    }),
-    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
-                "properties": {"type": {"type": "string", "format": "uri"},
-                               "title": {"type": "string"},
-                               "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                               "detail": {"type": "string"},
-                               "field": {"type": "string"},
-                               "retry_after": {"type": "integer", "minimum": 1}}},
-    "Health": {"type": "object", "required": ["status", "store", "source", "embedded"],
-               "properties": {"status": {"const": "ok"},
-                              "store": {"enum": ["redis", "memory"]},
-                              "source": {"enum": ["voiceflow", "demo"]},
-                              "embedded": _list({"type": "string"})}},
-    "Ready": {"type": "object", "required": ["status", "failing", "checks"],
-              "properties": {"status": {"enum": ["ok", "fail"]},
-                             "failing": _list({"type": "string"}),
-                             "checks": {"type": "object",
-                                        "additionalProperties": {"type": "object"}}}},
+    "ExportRequest": _obj(
+        {
+            **_REQUEST_FIELDS,
+            "format": {"enum": list(EXPORT_FORMATS)},
+            "page_size": {"enum": list(PAGE_SIZES), "default": "A4"},
+        },
+        ["project_id", "start", "end", "format"],
+    ),
+    "Overview": _obj(
+        {
+            "project_id": _ID,
+            "environment_id": _ENV,
+            "range": _RANGE,
+            "totals": _TOTALS,
+            "daily": _list(_obj({"date": _DATE, **{f: _INT for f in TOTAL_FIELDS}})),
+            "breakdowns": _obj(
+                {
+                    "interactions_by_type": _list(
+                        _obj({"type": {"type": "string"}, "count": _INT})
+                    ),
+                    "credits_by_model": _list(_obj({"model": {"type": "string"}, "count": _INT})),
+                    "top_intents": _list(_obj({"name": {"type": "string"}, "count": _INT})),
+                    "functions": _list(_NAMED),
+                    "api_tools": _list(_NAMED),
+                    "integrations": _list(
+                        _obj({"name": {"type": "string"}, "count": _INT, "success_count": _INT})
+                    ),
+                    "kb_documents": _list(_obj({"id": {"type": "string"}, "count": _INT})),
+                }
+            ),
+            "notes": _NOTES,
+            "meta": _META,
+        }
+    ),
+    "Compare": _obj(
+        {
+            "project_id": _ID,
+            "environment_id": _ENV,
+            "range": _RANGE,
+            "previous_range": _RANGE,
+            "metrics": _obj(
+                {
+                    f: _obj(
+                        {
+                            "current": _INT,
+                            "previous": _INT,
+                            "change": {"type": "integer"},
+                            "percent_change": {"type": ["number", "null"]},
+                        }
+                    )
+                    for f in TOTAL_FIELDS
+                }
+            ),
+            "notes": _NOTES,
+            "meta": _META,
+        }
+    ),
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "field": {"type": "string"},
+            "retry_after": {"type": "integer", "minimum": 1},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "store", "source", "embedded"],
+        "properties": {
+            "status": {"const": "ok"},
+            "store": {"enum": ["redis", "memory"]},
+            "source": {"enum": ["voiceflow", "demo"]},
+            "embedded": _list({"type": "string"}),
+        },
+    },
+    "Ready": {
+        "type": "object",
+        "required": ["status", "failing", "checks"],
+        "properties": {
+            "status": {"enum": ["ok", "fail"]},
+            "failing": _list({"type": "string"}),
+            "checks": {"type": "object", "additionalProperties": {"type": "object"}},
+        },
+    },
 }
 
 
@@ -101,75 +168,121 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
 
 
 _CACHE_HEADERS = {
-    "X-Cache": {"description": "HIT (fresh), STALE (served while refreshing, or because "
-                               "Voiceflow failed) or MISS.",
-                "schema": {"enum": ["HIT", "MISS", "STALE"]}},
-    "Age": {"description": "Seconds since the data was fetched.",
-            "schema": {"type": "integer"}},
+    "X-Cache": {
+        "description": "HIT (fresh), STALE (served while refreshing, or because "
+        "Voiceflow failed) or MISS.",
+        "schema": {"enum": ["HIT", "MISS", "STALE"]},
+    },
+    "Age": {"description": "Seconds since the data was fetched.", "schema": {"type": "integer"}},
     "ETag": {"description": "Weak validator of the data.", "schema": {"type": "string"}},
-    "Cache-Control": {"description": "private, max-age=<seconds still fresh>",
-                      "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "private, max-age=<seconds still fresh>",
+        "schema": {"type": "string"},
+    },
 }
 _ERRORS = {
     "400": _problem("Invalid body: the `field` member names the field, `detail` the rule."),
     "401": _problem("API_TOKEN is set and the bearer token is missing or wrong."),
     "413": _problem("Body over MAX_BODY_BYTES."),
     "415": _problem("Content-Type is not application/json."),
-    "502": _problem("Voiceflow failed (rejected key, bad answer, repeated 5xx)."),
-    "503": _problem("Voiceflow is rate limiting or busy and nothing cached can be served; "
-                    "see Retry-After."),
-    "504": _problem("Voiceflow timed out and nothing cached can be served."),
+    "502": _problem("Voiceflow rejected the configured key or the query: a configuration "
+                    "problem that retrying will not fix."),
+    "503": _problem("Voiceflow is rate limiting, failing or busy and nothing cached can be "
+                    "served; see Retry-After."),
+    "504": _problem("Voiceflow timed out and nothing cached can be served; see Retry-After."),
 }
 
 
 def _analytics_op(summary: str, schema: str, request: str = "AnalyticsRequest") -> dict[str, Any]:
-    return {"post": {
-        "summary": summary,
-        "security": [{"bearer": []}, {}],
-        "requestBody": {"required": True,
-                        "content": {"application/json": {"schema": _ref(request)}}},
-        "responses": {
-            "200": {"description": "The answer.", "headers": _CACHE_HEADERS,
-                    "content": {"application/json": {"schema": _ref(schema)}}},
-            "304": {"description": "If-None-Match matched the current ETag."},
-            **_ERRORS,
-        },
-    }}
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"bearer": []}, {}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(request)}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The answer.",
+                    "headers": _CACHE_HEADERS,
+                    "content": {"application/json": {"schema": _ref(schema)}},
+                },
+                "304": {"description": "If-None-Match matched the current ETag."},
+                **_ERRORS,
+            },
+        }
+    }
 
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "vf-analytics-cache", "version": "0.1.0",
-             "description": "Voiceflow analytics for dashboards, answered from a cache."},
+    "info": {
+        "title": "vf-analytics-cache",
+        "version": "0.1.0",
+        "description": "Voiceflow analytics for dashboards, answered from a cache.",
+    },
     "paths": {
         "/api/analytics/overview": _analytics_op(
-            "Totals, a daily series per local date, and breakdowns for a range.", "Overview"),
+            "Totals, a daily series per local date, and breakdowns for a range.", "Overview"
+        ),
         "/api/analytics/compare": _analytics_op(
-            "Totals for a range and the previous period of equal length, with changes.",
-            "Compare"),
-        "/api/openapi.json": {"get": {"summary": "This document.", "responses": {
-            "200": {"description": "OpenAPI 3.1 document.",
-                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-        "/health": {"get": {"summary": "Liveness.", "responses": {
-            "200": {"description": "The process answers.",
-                    "content": {"application/json": {"schema": _ref("Health")}}}}}},
-        "/health/ready": {"get": {"summary": "Readiness: store reachable, upstream configured.",
-                                  "responses": {
-            "200": {"description": "Every check passes.",
-                    "content": {"application/json": {"schema": _ref("Ready")}}},
-            "503": {"description": "A check fails; `failing` names it.",
-                    "content": {"application/json": {"schema": _ref("Ready")}}}}}},
+            "Totals for a range and the previous period of equal length, with changes.", "Compare"
+        ),
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document.",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1 document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Liveness.",
+                "responses": {
+                    "200": {
+                        "description": "The process answers.",
+                        "content": {"application/json": {"schema": _ref("Health")}},
+                    }
+                },
+            }
+        },
+        "/health/ready": {
+            "get": {
+                "summary": "Readiness: store reachable, upstream configured.",
+                "responses": {
+                    "200": {
+                        "description": "Every check passes.",
+                        "content": {"application/json": {"schema": _ref("Ready")}},
+                    },
+                    "503": {
+                        "description": "A check fails; `failing` names it.",
+                        "content": {"application/json": {"schema": _ref("Ready")}},
+                    },
+                },
+            }
+        },
     },
     "components": {
         "schemas": SCHEMAS,
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                       "description": "Required on /api/* when API_TOKEN is "
-                                                      "set."}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Required on /api/* when API_TOKEN is set.",
+            }
+        },
     },
 }
 

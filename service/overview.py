@@ -25,12 +25,21 @@ FIELDS: dict[str, tuple[str, str | None]] = {
     "kb_documents": ("kb_document_uses", None),
 }
 TOTAL_FIELDS: tuple[str, ...] = (
-    "interactions", "unique_users", "credits", "function_calls", "function_successes",
-    "api_calls", "api_successes", "integration_calls", "integration_successes",
+    "interactions",
+    "unique_users",
+    "credits",
+    "function_calls",
+    "function_successes",
+    "api_calls",
+    "api_successes",
+    "integration_calls",
+    "integration_successes",
     "kb_document_uses",
 )
-UNIQUE_USERS_NOTE = ("unique_users is the sum of Voiceflow's hourly distinct-user counts: a user "
-                     "active in several hours is counted once per hour")
+UNIQUE_USERS_NOTE = (
+    "unique_users is the sum of Voiceflow's hourly distinct-user counts: a user "
+    "active in several hours is counted once per hour"
+)
 
 _EPOCH = date(1970, 1, 1).toordinal()
 
@@ -54,8 +63,9 @@ def local_dates(query: Query) -> tuple[list[date], dict[int, int]]:
     return dates, index
 
 
-def build_overview(query: Query, metrics: Mapping[str, Mapping[date, Day]],
-                   intents: list[dict[str, Any]]) -> dict[str, Any]:
+def build_overview(
+    query: Query, metrics: Mapping[str, Mapping[date, Day]], intents: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Totals, one daily entry per local date, and breakdowns; `meta` is added by the caller."""
     dates, index = local_dates(query)
     daily = [dict.fromkeys(TOTAL_FIELDS, 0) for _ in dates]
@@ -70,8 +80,9 @@ def build_overview(query: Query, metrics: Mapping[str, Mapping[date, Day]],
                 if env_filter not in day.envs:
                     continue
                 wanted_env = day.envs.index(env_filter)
-            for hour, env, dim, count, success in zip(day.hour, day.env, day.dim, day.count,
-                                                      day.success, strict=True):
+            for hour, env, dim, count, success in zip(
+                day.hour, day.env, day.dim, day.count, day.success, strict=True
+            ):
                 at = index.get(base + hour)
                 if at is None or (wanted_env is not None and env != wanted_env):
                     continue
@@ -86,22 +97,31 @@ def build_overview(query: Query, metrics: Mapping[str, Mapping[date, Day]],
     return {
         "project_id": query.project_id,
         "environment_id": query.environment_id,
-        "range": {"start": query.start.isoformat(), "end": query.end.isoformat(),
-                  "tz": query.tz, "days": query.days},
+        "range": {
+            "start": query.start.isoformat(),
+            "end": query.end.isoformat(),
+            "tz": query.tz,
+            "days": query.days,
+        },
         "totals": totals,
         "daily": [{"date": d.isoformat(), **entry} for d, entry in zip(dates, daily, strict=True)],
         "breakdowns": {
-            "interactions_by_type": [{"type": i, "count": c}
-                                     for (i, _), c, _s in _ranked(breakdowns["interactions"])],
-            "credits_by_model": [{"model": i, "count": c}
-                                 for (i, _), c, _s in _ranked(breakdowns["credit_usage"])],
+            "interactions_by_type": [
+                {"type": i, "count": c} for (i, _), c, _s in _ranked(breakdowns["interactions"])
+            ],
+            "credits_by_model": [
+                {"model": i, "count": c} for (i, _), c, _s in _ranked(breakdowns["credit_usage"])
+            ],
             "top_intents": intents,
             "functions": _with_success(breakdowns["function_usage"]),
             "api_tools": _with_success(breakdowns["api_calls"]),
-            "integrations": [{"name": i, "count": c, "success_count": s}
-                             for (i, _), c, s in _ranked(breakdowns["integrations"])],
-            "kb_documents": [{"id": i, "count": c}
-                             for (i, _), c, _s in _ranked(breakdowns["kb_documents"])],
+            "integrations": [
+                {"name": i, "count": c, "success_count": s}
+                for (i, _), c, s in _ranked(breakdowns["integrations"])
+            ],
+            "kb_documents": [
+                {"id": i, "count": c} for (i, _), c, _s in _ranked(breakdowns["kb_documents"])
+            ],
         },
         "notes": {"unique_users": UNIQUE_USERS_NOTE},
     }
@@ -114,8 +134,7 @@ def _ranked(dims: dict[tuple[str, str], list[int]]) -> list[tuple[tuple[str, str
 
 
 def _with_success(dims: dict[tuple[str, str], list[int]]) -> list[dict[str, Any]]:
-    return [{"id": i, "name": n, "count": c, "success_count": s}
-            for (i, n), c, s in _ranked(dims)]
+    return [{"id": i, "name": n, "count": c, "success_count": s} for (i, n), c, s in _ranked(dims)]
 
 
 def build_compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +144,9 @@ def build_compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str
         now, before = current["totals"][field], previous["totals"][field]
         change = now - before
         metrics[field] = {
-            "current": now, "previous": before, "change": change,
+            "current": now,
+            "previous": before,
+            "change": change,
             "percent_change": None if before == 0 else round(100.0 * change / before, 2),
         }
     return {
@@ -139,8 +160,12 @@ def build_compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str
 
 
 def meta(source: str, generated_at: float, fresh_until: float) -> dict[str, Any]:
-    return {"source": source, "generated_at": _iso(generated_at),
-            "fresh_until": _iso(fresh_until), "stale": False}
+    return {
+        "source": source,
+        "generated_at": _iso(generated_at),
+        "fresh_until": _iso(fresh_until),
+        "stale": False,
+    }
 
 
 def _iso(ts: float) -> str:

@@ -12,7 +12,8 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from .rows import Day, split_days
 from .settings import Settings
 from .store import Store
 from .voiceflow import VoiceflowClient, iso_z
+
 
 def day_runs(days: Sequence[date]) -> list[tuple[date, date]]:
     """Sorted days merged into contiguous inclusive runs."""
@@ -47,8 +49,15 @@ def utc_days(first_hour: datetime, last_hour: datetime) -> list[date]:
 
 
 class Partitions:
-    def __init__(self, store: Store, keys: Keys, client: VoiceflowClient, flight: SingleFlight,
-                 settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        client: VoiceflowClient,
+        flight: SingleFlight,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._keys = keys
         self._client = client
@@ -86,17 +95,22 @@ class Partitions:
                 if time.monotonic() > give_up:
                     raise ServiceUnavailable(
                         f"{metric} for project {project_id} is being fetched by another "
-                        "process that has not finished", retry_after=LEASE_TTL_SECONDS)
+                        "process that has not finished",
+                        retry_after=LEASE_TTL_SECONDS,
+                    )
                 token = secrets.token_hex(16)
                 leases = [Keys.lease(self._keys.day(project_id, metric, d)) for d in missing]
                 got = await self._store.acquire(leases, token, LEASE_TTL_SECONDS)
                 mine = [d for d, ok in zip(missing, got, strict=True) if ok]
                 if mine:
                     try:
-                        async with renewing(self._store, [lk for lk, ok in zip(leases, got,
-                                                                                 strict=True)
-                                                          if ok],
-                                            token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS):
+                        async with renewing(
+                            self._store,
+                            [lk for lk, ok in zip(leases, got, strict=True) if ok],
+                            token,
+                            LEASE_TTL_SECONDS,
+                            LEASE_RENEW_SECONDS,
+                        ):
                             await self._fetch(project_id, metric, mine)
                     finally:
                         await self._store.notify(done_key)
@@ -118,26 +132,34 @@ class Partitions:
         """Fetch the leased `days`, re-checked first: a holder may have stored some just before."""
         have = await self._load(project_id, metric, days)
         missing = [d for d in days if d not in have]
-        await asyncio.gather(*(self._fetch_run(project_id, metric, first, last)
-                               for first, last in day_runs(missing)))
+        await asyncio.gather(
+            *(self._fetch_run(project_id, metric, first, last) for first, last in day_runs(missing))
+        )
 
-    async def _fetch_run(self, project_id: str, metric: str, first: date,
-                         last: date) -> dict[date, Day]:
+    async def _fetch_run(
+        self, project_id: str, metric: str, first: date, last: date
+    ) -> dict[date, Day]:
         start = datetime.combine(first, dtime(), UTC)
         end = datetime.combine(last + timedelta(days=1), dtime(), UTC) - timedelta(milliseconds=1)
         fetched_at = self._clock()
         rows = await self._client.rows(project_id, metric, start, end)
         run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         days = split_days(metric, rows, run, fetched_at)
-        await self._store.set_many([
-            (self._keys.day(project_id, metric, d), day.pack(),
-             self._ttl(self.is_closed(d, fetched_at)))
-            for d, day in days.items()
-        ])
+        await self._store.set_many(
+            [
+                (
+                    self._keys.day(project_id, metric, d),
+                    day.pack(),
+                    self._ttl(self.is_closed(d, fetched_at)),
+                )
+                for d, day in days.items()
+            ]
+        )
         return days
 
-    async def top_intents(self, project_id: str, start: datetime,
-                          end: datetime) -> list[dict[str, Any]]:
+    async def top_intents(
+        self, project_id: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
         """top_intents for an exact UTC window, cached per window (closed ones long)."""
         key = self._keys.intents(project_id, iso_z(start), iso_z(end))
 
@@ -147,8 +169,11 @@ class Partitions:
 
         async def fetch() -> list[dict[str, Any]]:
             intents = await self._client.top_intents(project_id, start, end)
-            clean = [{"name": str(i.get("name", "")), "count": _count(i.get("count"))}
-                     for i in intents if isinstance(i, dict)]
+            clean = [
+                {"name": str(i.get("name", "")), "count": _count(i.get("count"))}
+                for i in intents
+                if isinstance(i, dict)
+            ]
             closed = self.is_closed(end.date(), self._clock())
             await self._store.set(key, orjson.dumps(clean), self._ttl(closed))
             return clean

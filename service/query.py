@@ -37,13 +37,25 @@ class Query:
     def previous(self) -> Query:
         """The period of the same length ending the day before start (no overlap)."""
         span = timedelta(days=self.days)
-        return Query(self.project_id, self.start - span, self.start - timedelta(days=1),
-                     self.tz, self.environment_id)
+        return Query(
+            self.project_id,
+            self.start - span,
+            self.start - timedelta(days=1),
+            self.tz,
+            self.environment_id,
+        )
 
     def canonical(self) -> str:
         """One spelling per question: the cache key's identity part."""
-        return "|".join((self.project_id, self.start.isoformat(), self.end.isoformat(), self.tz,
-                         self.environment_id or "*"))
+        return "|".join(
+            (
+                self.project_id,
+                self.start.isoformat(),
+                self.end.isoformat(),
+                self.tz,
+                self.environment_id or "*",
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +89,9 @@ def _check_fields(body: Any, allowed: set[str]) -> None:
         raise ValidationError("the request body must be a JSON object", field="body")
     extra = sorted(set(body) - allowed)
     if extra:
-        raise ValidationError(f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}",
-                              field=extra[0])
+        raise ValidationError(
+            f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}", field=extra[0]
+        )
     for name in ("project_id", "start", "end"):
         if name not in body:
             raise ValidationError(f"{name} is required", field=name)
@@ -87,20 +100,24 @@ def _check_fields(body: Any, allowed: set[str]) -> None:
 def _query(body: dict[str, Any], max_days: int) -> Query:
     project_id = body["project_id"]
     if not isinstance(project_id, str) or not PROJECT_ID_RE.fullmatch(project_id):
-        raise ValidationError("project_id must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
-                              field="project_id")
+        raise ValidationError(
+            "project_id must be 1-64 characters of A-Z, a-z, 0-9, _ or -", field="project_id"
+        )
     start, end = _date(body, "start"), _date(body, "end")
     if end < start:
         raise ValidationError("end must be on or after start", field="end")
     days = (end - start).days + 1
     if days > max_days:
-        raise ValidationError(f"the range is {days} days; at most {max_days} are allowed",
-                              field="end")
+        raise ValidationError(
+            f"the range is {days} days; at most {max_days} are allowed", field="end"
+        )
     tz = _tz(body.get("tz", "UTC"), start, end)
     env = body.get("environment_id")
     if env is not None and (not isinstance(env, str) or not PROJECT_ID_RE.fullmatch(env)):
-        raise ValidationError("environment_id must be null or 1-64 characters of A-Z, a-z, "
-                              "0-9, _ or -", field="environment_id")
+        raise ValidationError(
+            "environment_id must be null or 1-64 characters of A-Z, a-z, 0-9, _ or -",
+            field="environment_id",
+        )
     return Query(project_id, start, end, tz, env)
 
 
@@ -116,8 +133,9 @@ def _date(body: dict[str, Any], name: str) -> date:
 
 def _tz(value: Any, start: date, end: date) -> str:
     if not isinstance(value, str):
-        raise ValidationError("tz must be an IANA time zone name such as Europe/Helsinki",
-                              field="tz")
+        raise ValidationError(
+            "tz must be an IANA time zone name such as Europe/Helsinki", field="tz"
+        )
     name = canonical_zone(value)
     if name is None:
         raise ValidationError(f"tz {value[:64]!r} is not a known IANA time zone", field="tz")
@@ -125,5 +143,7 @@ def _tz(value: Any, start: date, end: date) -> str:
     if bad is not None:
         raise ValidationError(
             f"tz {name} has the offset {bad} within the range; Voiceflow data is hourly, so "
-            "only zones whose offsets are whole hours over the range are supported", field="tz")
+            "only zones whose offsets are whole hours over the range are supported",
+            field="tz",
+        )
     return name

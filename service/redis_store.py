@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -54,14 +55,12 @@ class RedisStore:
         self._listener: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._r.get(key)
-        return value
+        return cast(bytes | None, await self._r.get(key))
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values: list[bytes | None] = await self._r.mget(keys)
-        return values
+        return cast(list[bytes | None], await self._r.mget(keys))
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._r.set(key, value, px=_ms(ttl))
@@ -107,8 +106,16 @@ class RedisStore:
         await self._r.ping()
 
     async def start(self) -> None:
-        """Subscribe once for every waiter of this process, before anyone can wait."""
-        pubsub = await self._subscribe()
+        """Subscribe once for every waiter of this process, before anyone can wait.
+
+        A Redis that is down at start-up does not stop the process: the listener keeps
+        trying, and readiness reports the store as failing meanwhile.
+        """
+        pubsub: PubSub | None = None
+        try:
+            pubsub = await self._subscribe()
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
+            log.warning("redis unreachable at start-up (%s); will keep trying", exc)
         self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-listener")
 
     async def close(self) -> None:
@@ -139,5 +146,5 @@ class RedisStore:
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
                 pubsub = None

@@ -15,8 +15,15 @@ from typing import Any
 
 import orjson
 
-LIST_METRICS = ("interactions", "unique_users", "credit_usage", "function_usage", "api_calls",
-                "kb_documents", "integrations")
+LIST_METRICS = (
+    "interactions",
+    "unique_users",
+    "credit_usage",
+    "function_usage",
+    "api_calls",
+    "kb_documents",
+    "integrations",
+)
 
 # metric -> (field holding the dimension id, field holding its display name)
 DIMENSION_FIELDS: dict[str, tuple[str | None, str | None]] = {
@@ -69,8 +76,9 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def split_days(metric: str, rows: Iterable[dict[str, Any]], days: Iterable[date],
-               fetched_at: float) -> dict[date, Day]:
+def split_days(
+    metric: str, rows: Iterable[dict[str, Any]], days: Iterable[date], fetched_at: float
+) -> dict[date, Day]:
     """Group upstream rows into the given UTC days; every day gets an entry, empty or not.
 
     Rows outside `days` or with an unreadable `period` are dropped: a server that sends

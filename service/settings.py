@@ -54,28 +54,46 @@ VARIABLES: tuple[Var, ...] = (
     Var("PORT", "8080", "TCP port the web process listens on (the Procfile passes it)."),
     Var("HOST", "0.0.0.0", "Interface the web process binds."),
     Var("REDIS_URL", "", "Redis URL (`redis://`, `rediss://`). Empty: an in-process store."),
-    Var("VOICEFLOW_API_KEY", "", "Voiceflow API key (`VF.DM.…` or `VF.WS.…`). Empty: demo data "
-        "from the bundled simulator."),
+    Var(
+        "VOICEFLOW_API_KEY",
+        "",
+        "Voiceflow API key (`VF.DM.…` or `VF.WS.…`). Empty: demo data from the bundled simulator.",
+    ),
     Var("VOICEFLOW_ANALYTICS_URL", DEFAULT_VOICEFLOW_URL, "Base URL of Voiceflow's analytics API."),
     Var("CACHE_TTL_SECONDS", "300", "Soft TTL: an answer is fresh (`HIT`) this long."),
-    Var("CACHE_STALE_SECONDS", "86400", "Hard TTL past fresh: a stale answer may still be "
-        "served this long while it is refreshed or while upstream fails."),
-    Var("CACHE_SETTLE_SECONDS", "10800", "A UTC day is closed (never refetched) once it ended "
-        "this long ago."),
-    Var("CACHE_OPEN_DAY_TTL_SECONDS", "60", "How long rows of an open day (today, or inside the "
-        "settle delay) are reused before they are fetched again."),
+    Var(
+        "CACHE_STALE_SECONDS",
+        "86400",
+        "Hard TTL past fresh: a stale answer may still be "
+        "served this long while it is refreshed or while upstream fails.",
+    ),
+    Var(
+        "CACHE_SETTLE_SECONDS",
+        "10800",
+        "A UTC day is closed (never refetched) once it ended this long ago.",
+    ),
+    Var(
+        "CACHE_OPEN_DAY_TTL_SECONDS",
+        "60",
+        "How long rows of an open day (today, or inside the "
+        "settle delay) are reused before they are fetched again.",
+    ),
     Var("CACHE_CLOSED_DAY_TTL_SECONDS", "2592000", "How long rows of a closed day are kept."),
     Var("API_TOKEN", "", "When set, `/api/*` requires `Authorization: Bearer <token>`."),
     Var("CORS_ORIGINS", "", "Comma-separated origins allowed by CORS. Empty: none."),
     Var("MAX_RANGE_DAYS", "366", "Longest date range a request may ask for, in days."),
     Var("MAX_BODY_BYTES", "16384", "Largest request body accepted (413 beyond)."),
     Var("UPSTREAM_TIMEOUT_SECONDS", "15", "Timeout of one upstream HTTP request."),
-    Var("UPSTREAM_DEADLINE_SECONDS", "30", "Time budget of one upstream query, retries and "
-        "Retry-After waits included."),
+    Var(
+        "UPSTREAM_DEADLINE_SECONDS",
+        "30",
+        "Time budget of one upstream query, retries and Retry-After waits included.",
+    ),
     Var("UPSTREAM_MAX_RETRIES", "3", "Retries of an upstream request after a 5xx or a timeout."),
     Var("UPSTREAM_MAX_PAGES", "200", "Page cap of one upstream query; reaching it is an error."),
     Var("LOG_LEVEL", "INFO", "Python logging level."),
 )
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -122,32 +140,42 @@ class Settings:
             "port": read("PORT", _int_range(1, 65535), "must be an integer port 1-65535"),
             "host": read("HOST", _nonempty, "must be a host name or address"),
             "redis_url": read("REDIS_URL", _redis_url, "must be a redis:// or rediss:// URL"),
-            "voiceflow_api_key": read("VOICEFLOW_API_KEY", _api_key,
-                                      "must be a Voiceflow key starting with VF."),
-            "voiceflow_url": read("VOICEFLOW_ANALYTICS_URL", _http_url,
-                                  "must be an http:// or https:// URL"),
+            "voiceflow_api_key": read(
+                "VOICEFLOW_API_KEY", _api_key, "must be a Voiceflow key starting with VF."
+            ),
+            "voiceflow_url": read(
+                "VOICEFLOW_ANALYTICS_URL", _http_url, "must be an http:// or https:// URL"
+            ),
             "cache_ttl": read("CACHE_TTL_SECONDS", _positive, "must be a number > 0"),
             "cache_stale": read("CACHE_STALE_SECONDS", _non_negative, "must be a number >= 0"),
             "settle": read("CACHE_SETTLE_SECONDS", _non_negative, "must be a number >= 0"),
             "open_day_ttl": read("CACHE_OPEN_DAY_TTL_SECONDS", _positive, "must be a number > 0"),
-            "closed_day_ttl": read("CACHE_CLOSED_DAY_TTL_SECONDS", _positive,
-                                   "must be a number > 0"),
+            "closed_day_ttl": read(
+                "CACHE_CLOSED_DAY_TTL_SECONDS", _positive, "must be a number > 0"
+            ),
             "api_token": read("API_TOKEN", _token, "must be at least 16 characters"),
-            "cors_origins": read("CORS_ORIGINS", _origins,
-                                 "must be comma-separated http(s) origins"),
-            "max_range_days": read("MAX_RANGE_DAYS", _int_range(1, 3660),
-                                   "must be an integer 1-3660"),
-            "max_body_bytes": read("MAX_BODY_BYTES", _int_range(256, 1 << 20),
-                                   "must be an integer 256-1048576"),
+            "cors_origins": read(
+                "CORS_ORIGINS", _origins, "must be comma-separated http(s) origins"
+            ),
+            "max_range_days": read(
+                "MAX_RANGE_DAYS", _int_range(1, 3660), "must be an integer 1-3660"
+            ),
+            "max_body_bytes": read(
+                "MAX_BODY_BYTES", _int_range(256, 1 << 20), "must be an integer 256-1048576"
+            ),
             "upstream_timeout": read("UPSTREAM_TIMEOUT_SECONDS", _positive, "must be a number > 0"),
-            "upstream_deadline": read("UPSTREAM_DEADLINE_SECONDS", _positive,
-                                      "must be a number > 0"),
-            "upstream_max_retries": read("UPSTREAM_MAX_RETRIES", _int_range(0, 10),
-                                         "must be an integer 0-10"),
-            "upstream_max_pages": read("UPSTREAM_MAX_PAGES", _int_range(1, 100000),
-                                       "must be an integer 1-100000"),
-            "log_level": read("LOG_LEVEL", _log_level,
-                              "must be one of DEBUG, INFO, WARNING, ERROR"),
+            "upstream_deadline": read(
+                "UPSTREAM_DEADLINE_SECONDS", _positive, "must be a number > 0"
+            ),
+            "upstream_max_retries": read(
+                "UPSTREAM_MAX_RETRIES", _int_range(0, 10), "must be an integer 0-10"
+            ),
+            "upstream_max_pages": read(
+                "UPSTREAM_MAX_PAGES", _int_range(1, 100000), "must be an integer 1-100000"
+            ),
+            "log_level": read(
+                "LOG_LEVEL", _log_level, "must be one of DEBUG, INFO, WARNING, ERROR"
+            ),
         }
         if errors:
             raise SettingsError("invalid configuration: " + "; ".join(errors))

@@ -21,9 +21,26 @@ def _names() -> dict[str, str]:
         if line.startswith("L "):
             _, target, alias = line.split()
             canonical[alias.casefold()] = target
-    for utc_alias in ("utc", "etc/utc", "etc/uct", "uct", "etc/universal", "universal", "zulu",
-                      "etc/zulu", "gmt", "etc/gmt", "etc/gmt0", "etc/gmt+0", "etc/gmt-0",
-                      "gmt0", "gmt+0", "gmt-0", "greenwich", "etc/greenwich"):
+    for utc_alias in (
+        "utc",
+        "etc/utc",
+        "etc/uct",
+        "uct",
+        "etc/universal",
+        "universal",
+        "zulu",
+        "etc/zulu",
+        "gmt",
+        "etc/gmt",
+        "etc/gmt0",
+        "etc/gmt+0",
+        "etc/gmt-0",
+        "gmt0",
+        "gmt+0",
+        "gmt-0",
+        "greenwich",
+        "etc/greenwich",
+    ):
         canonical[utc_alias] = "UTC"
     return canonical
 
@@ -73,5 +90,7 @@ def non_whole_hour_offset(tz: str, start: date, end: date) -> str | None:
 def _rough_window(start: date, end: date) -> tuple[datetime, datetime]:
     # Local midnights can't be computed safely before the offsets are known to be sane, so
     # cover the widest possible span: every zone is within UTC-12..UTC+14.
-    return (datetime.combine(start, time(), UTC) - timedelta(hours=14),
-            datetime.combine(end + timedelta(days=1), time(), UTC) + timedelta(hours=12))
+    return (
+        datetime.combine(start, time(), UTC) - timedelta(hours=14),
+        datetime.combine(end + timedelta(days=1), time(), UTC) + timedelta(hours=12),
+    )

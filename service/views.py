@@ -15,16 +15,14 @@ from .typedefs import ANALYTICS, SETTINGS, SOURCE, STORE
 
 async def overview(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    query = parse_query(await read_json(request, settings.max_body_bytes),
-                        settings.max_range_days)
+    query = parse_query(await read_json(request, settings.max_body_bytes), settings.max_range_days)
     answer, status = await request.app[ANALYTICS].overview(query)
     return send_answer(request, answer, status)
 
 
 async def compare(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    query = parse_query(await read_json(request, settings.max_body_bytes),
-                        settings.max_range_days)
+    query = parse_query(await read_json(request, settings.max_body_bytes), settings.max_range_days)
     answer, status = await request.app[ANALYTICS].compare(query)
     return send_answer(request, answer, status)
 
@@ -70,9 +68,14 @@ def _accepts_gzip(request: web.Request) -> bool:
 
 async def health(request: web.Request) -> web.StreamResponse:
     """Liveness: the process answers. Says which store and data source it runs with."""
-    return json_response({"status": "ok", "store": request.app[STORE].kind,
-                          "source": request.app[SOURCE],
-                          "embedded": _embedded(request)})
+    return json_response(
+        {
+            "status": "ok",
+            "store": request.app[STORE].kind,
+            "source": request.app[SOURCE],
+            "embedded": _embedded(request),
+        }
+    )
 
 
 async def ready(request: web.Request) -> web.StreamResponse:

@@ -46,9 +46,18 @@ def iso_z(t: datetime) -> str:
 class VoiceflowClient:
     """One per process, sharing one aiohttp session (connection pool)."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: Secret, *,
-                 timeout: float, deadline: float, max_retries: int, max_pages: int,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: Secret,
+        *,
+        timeout: float,
+        deadline: float,
+        max_retries: int,
+        max_pages: int,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + QUERY_PATH
         self._key = api_key
@@ -62,8 +71,12 @@ class VoiceflowClient:
     async def rows(self, project_id: str, name: str, start: datetime, end: datetime) -> list[Row]:
         """Every row of list metric `name` with start <= period <= end, all pages."""
         deadline = time.monotonic() + self._deadline
-        base = {"projectID": project_id, "startTime": iso_z(start), "endTime": iso_z(end),
-                "limit": PAGE_LIMIT}
+        base = {
+            "projectID": project_id,
+            "startTime": iso_z(start),
+            "endTime": iso_z(end),
+            "limit": PAGE_LIMIT,
+        }
         rows: list[Row] = []
         seen: set[Any] = set()
         cursor: Any = None
@@ -79,30 +92,41 @@ class VoiceflowClient:
                 return rows
             if cursor in seen:
                 raise UpstreamUnavailable(
-                    f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging")
+                    f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging"
+                )
             seen.add(cursor)
         raise UpstreamUnavailable(
             f"{name} for project {project_id} needed more than {self._max_pages} pages "
-            "(UPSTREAM_MAX_PAGES); refusing to return a partial answer")
+            "(UPSTREAM_MAX_PAGES); refusing to return a partial answer"
+        )
 
-    async def top_intents(self, project_id: str, start: datetime, end: datetime,
-                          limit: int = PAGE_LIMIT) -> list[Row]:
+    async def top_intents(
+        self, project_id: str, start: datetime, end: datetime, limit: int = PAGE_LIMIT
+    ) -> list[Row]:
         """The top intents over [start, end], count descending (one request, no pages)."""
         deadline = time.monotonic() + self._deadline
-        filt = {"projectID": project_id, "startTime": iso_z(start), "endTime": iso_z(end),
-                "limit": limit}
+        filt = {
+            "projectID": project_id,
+            "startTime": iso_z(start),
+            "endTime": iso_z(end),
+            "limit": limit,
+        }
         result = await self._query("top_intents", filt, project_id, deadline)
         intents = result.get("intents")
         if not isinstance(intents, list):
             raise UpstreamUnavailable("Voiceflow answered top_intents without a list of intents")
         return intents
 
-    async def _query(self, name: str, filt: dict[str, Any], project_id: str,
-                     deadline: float) -> dict[str, Any]:
+    async def _query(
+        self, name: str, filt: dict[str, Any], project_id: str, deadline: float
+    ) -> dict[str, Any]:
         """One page: retries 5xx/timeouts with backoff and waits out 429s, within deadline."""
         body = orjson.dumps({"data": {"name": name, "filter": filt}})
-        headers = {"authorization": self._key.reveal(), "content-type": "application/json",
-                   "accept": "application/json"}
+        headers = {
+            "authorization": self._key.reveal(),
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
         failures = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -128,33 +152,39 @@ class VoiceflowClient:
             if status in (401, 403):
                 raise UpstreamAuthError(
                     f"Voiceflow answered {status} for project {project_id}: the configured "
-                    "VOICEFLOW_API_KEY is wrong or cannot read this project")
+                    "VOICEFLOW_API_KEY is wrong or cannot read this project"
+                )
             if status == 429:
                 wait = retry_after if retry_after is not None else 1.0
                 if time.monotonic() + wait > deadline:
                     raise UpstreamRateLimited(
                         f"Voiceflow is rate limiting this API key for {wait:.0f} s",
-                        retry_after=wait)
+                        retry_after=wait,
+                    )
                 log.warning("voiceflow 429 on %s; waiting %.1f s as Retry-After says", name, wait)
                 await self._sleep(wait)
                 continue
             if 400 <= status < 500:
                 raise UpstreamBadRequest(
-                    f"Voiceflow answered {status} to {name}: {_message(payload)}")
+                    f"Voiceflow answered {status} to {name}: {_message(payload)}"
+                )
             failures += 1
             if failures > self._max_retries:
                 raise error(f"Voiceflow {reason} on {name} after {failures} attempts")
             pause = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
-            log.warning("voiceflow %s on %s (attempt %d); retrying in %.2f s",
-                        reason, name, failures, pause)
+            log.warning(
+                "voiceflow %s on %s (attempt %d); retrying in %.2f s", reason, name, failures, pause
+            )
             await self._sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
-    async def _post(self, body: bytes, headers: dict[str, str],
-                    remaining: float) -> tuple[int, float | None, Any]:
+    async def _post(
+        self, body: bytes, headers: dict[str, str], remaining: float
+    ) -> tuple[int, float | None, Any]:
         timeout = aiohttp.ClientTimeout(total=min(self._timeout, remaining))
         self.requests_sent += 1
-        async with self._session.post(self._url, data=body, headers=headers,
-                                      timeout=timeout) as resp:
+        async with self._session.post(
+            self._url, data=body, headers=headers, timeout=timeout
+        ) as resp:
             raw = await resp.read()
             try:
                 payload = orjson.loads(raw) if raw else None
@@ -183,5 +213,5 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def _message(payload: Any) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return payload["message"][:200]
+        return str(payload["message"])[:200]
     return "no message"

@@ -71,15 +71,17 @@ Factory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @pytest.fixture
-def make_client(sim: Sim, aiohttp_client: Any, redis_server: RedisServer, store_kind: str
-                ) -> Factory:
+def make_client(
+    sim: Sim, aiohttp_client: Any, redis_server: RedisServer, store_kind: str
+) -> Factory:
     """Build the service against the simulator, over the store under test."""
     redis_server.flush()
 
     async def build(**env: str) -> TestClient[web.Request, web.Application]:
         url = redis_server.url if store_kind == "redis" else None
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            create_app(make_settings(sim, url, **env)))
+            create_app(make_settings(sim, url, **env))
+        )
         return client
 
     return build
@@ -90,6 +92,7 @@ async def client(make_client: Factory) -> AsyncIterator[TestClient[web.Request, 
     yield await make_client()
 
 
-def body(project: str = PROJECT, start: str = "2025-01-01", end: str = "2025-01-31",
-         **extra: Any) -> dict[str, Any]:
+def body(
+    project: str = PROJECT, start: str = "2025-01-01", end: str = "2025-01-31", **extra: Any
+) -> dict[str, Any]:
     return {"project_id": project, "start": start, "end": end, **extra}

@@ -24,8 +24,15 @@ def test_defaults_are_the_embedded_mode() -> None:
 def test_every_bad_variable_is_named_at_once() -> None:
     """One error lists each invalid variable with its rule."""
     with pytest.raises(SettingsError) as err:
-        Settings.from_env({"PORT": "http", "CACHE_TTL_SECONDS": "-5", "CORS_ORIGINS": "nope",
-                           "REDIS_URL": "mysql://x", "LOG_LEVEL": "LOUD"})
+        Settings.from_env(
+            {
+                "PORT": "http",
+                "CACHE_TTL_SECONDS": "-5",
+                "CORS_ORIGINS": "nope",
+                "REDIS_URL": "mysql://x",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
     message = str(err.value)
     for name in ("PORT", "CACHE_TTL_SECONDS", "CORS_ORIGINS", "REDIS_URL", "LOG_LEVEL"):
         assert name in message
@@ -46,8 +53,14 @@ def test_secrets_are_masked() -> None:
 
 def test_bad_config_stops_start_up_with_the_name() -> None:
     """`python -m service` exits non-zero and names the variable."""
-    result = subprocess.run([sys.executable, "-m", "service"], env={"PORT": "99999"},
-                            capture_output=True, text=True, timeout=30, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        env={"PORT": "99999"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
     assert result.returncode == 2
     assert "PORT" in result.stderr
 

@@ -37,8 +37,9 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize(("case", "payload", "field"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
 @pytest.mark.parametrize("store_kind", ["memory"])
 @pytest.mark.parametrize("path", ["/api/analytics/overview", "/api/analytics/compare"])
-async def test_bad_body_is_a_400_naming_the_field(client: Any, sim: Any, path: str, case: str,
-                                                  payload: Any, field: str) -> None:
+async def test_bad_body_is_a_400_naming_the_field(
+    client: Any, sim: Any, path: str, case: str, payload: Any, field: str
+) -> None:
     """Each invalid body is rejected before any upstream request, with field and rule."""
     resp = await client.post(path, json=payload)
     assert resp.status == 400, case
@@ -62,8 +63,11 @@ async def test_rules_are_stated(client: Any) -> None:
 @pytest.mark.parametrize("store_kind", ["memory"])
 async def test_malformed_json(client: Any) -> None:
     """A body that is not JSON is a 400 on field `body`."""
-    resp = await client.post("/api/analytics/overview", data=b'{"project_id": ',
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/analytics/overview",
+        data=b'{"project_id": ',
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 400
     assert (await resp.json())["field"] == "body"
 
@@ -80,8 +84,11 @@ async def test_wrong_content_type(client: Any) -> None:
 @pytest.mark.parametrize("store_kind", ["memory"])
 async def test_body_over_limit(client: Any) -> None:
     """A body past MAX_BODY_BYTES is a 413 problem."""
-    resp = await client.post("/api/analytics/overview", data=b"{" + b" " * 20000 + b"}",
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/analytics/overview",
+        data=b"{" + b" " * 20000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status == 413
     assert resp.content_type == "application/problem+json"
 
@@ -94,8 +101,9 @@ async def test_chunked_body_over_limit(client: Any) -> None:
         for _ in range(40):
             yield b" " * 1000
 
-    resp = await client.post("/api/analytics/overview", data=chunks(),
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        "/api/analytics/overview", data=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert resp.status == 413
 
 

@@ -1,0 +1,76 @@
+"""Control plane under /_sim/, for tests and benchmarks that run the simulator out of process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .config import apply_overrides, tunables
+from .errors import BadRequest
+from .responses import json_response, read_json
+from .state import SIM_STATE
+
+PREFIX = "/_sim"
+
+
+async def _object(request: web.Request, allowed: frozenset[str]) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise BadRequest(f"unknown field(s): {', '.join(extra)}")
+    return body
+
+
+def _count(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise BadRequest("n is required and must be an integer >= 0")
+    return n
+
+
+async def stats(request: web.Request) -> web.Response:
+    return json_response(request.app[SIM_STATE].stats())
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[SIM_STATE].reset()
+    return json_response({"ok": True})
+
+
+async def config(request: web.Request) -> web.Response:
+    """Change any tunable field; answers the tunable fields as they now are."""
+    state = request.app[SIM_STATE]
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    try:
+        apply_overrides(state.config, body)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response(tunables(state.config))
+
+
+async def fail_next(request: web.Request) -> web.Response:
+    body = await _object(request, frozenset({"n", "status"}))
+    status = body.get("status", 503)
+    if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+        raise BadRequest("status must be an integer from 400 to 599")
+    request.app[SIM_STATE].fail_next(_count(body), status)
+    return json_response({"ok": True})
+
+
+async def hang_next(request: web.Request) -> web.Response:
+    body = await _object(request, frozenset({"n"}))
+    request.app[SIM_STATE].hang_next(_count(body))
+    return json_response({"ok": True})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(f"{PREFIX}/stats", stats)
+    app.router.add_post(f"{PREFIX}/reset", reset)
+    app.router.add_post(f"{PREFIX}/config", config)
+    app.router.add_post(f"{PREFIX}/fail_next", fail_next)
+    app.router.add_post(f"{PREFIX}/hang_next", hang_next)

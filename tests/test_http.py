@@ -1,0 +1,191 @@
+"""The HTTP surface: access control, CORS, health, the OpenAPI document, upstream failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from service.app import create_app
+from service.openapi import DOCUMENT
+from service.settings import Settings
+
+from .conftest import SIM_KEY, Sim, body
+
+TOKEN = "s3cret-token-0123456789"
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_api_token_guards_api_not_health(make_client: Any) -> None:
+    """With API_TOKEN set, /api/* needs the bearer token; health stays open."""
+    client = await make_client(API_TOKEN=TOKEN)
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
+        resp = await client.post("/api/analytics/overview", json=body(), headers=headers)
+        assert resp.status == 401
+        assert resp.content_type == "application/problem+json"
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+        assert TOKEN not in await resp.text()
+    resp = await client.post(
+        "/api/analytics/overview", json=body(), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert resp.status == 200
+    assert (await client.get("/health")).status == 200
+    assert (await client.get("/health/ready")).status == 200
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_cors_for_configured_origins_only(make_client: Any) -> None:
+    """Preflight and answers carry CORS headers for a listed origin, none for others."""
+    client = await make_client(CORS_ORIGINS="https://dash.example.com", API_TOKEN=TOKEN)
+    pre = await client.options(
+        "/api/analytics/overview",
+        headers={
+            "Origin": "https://dash.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization",
+        },
+    )
+    assert pre.status == 200
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://dash.example.com"
+    resp = await client.post(
+        "/api/analytics/overview",
+        json=body(),
+        headers={"Origin": "https://dash.example.com", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://dash.example.com"
+    assert "X-Cache" in resp.headers["Access-Control-Expose-Headers"]
+    other = await client.post(
+        "/api/analytics/overview",
+        json=body(),
+        headers={"Origin": "https://evil.example.com", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_no_cors_by_default(client: Any) -> None:
+    """With no CORS_ORIGINS, no origin is allowed."""
+    resp = await client.post(
+        "/api/analytics/overview", json=body(), headers={"Origin": "https://dash.example.com"}
+    )
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_health_and_ready(client: Any, store_kind: str) -> None:
+    """/health names the store; /health/ready is 200 with every check ok."""
+    health = await (await client.get("/health")).json()
+    assert health["store"] == store_kind and health["source"] == "voiceflow"
+    resp = await client.get("/health/ready")
+    assert resp.status == 200
+    assert (await resp.json())["failing"] == []
+
+
+async def test_ready_fails_naming_the_store_when_redis_is_unreachable(
+    sim: Sim, aiohttp_client: Any
+) -> None:
+    """A Redis nobody listens on: /health/ready is 503 with `store` failing; /health is 200."""
+    settings = Settings.from_env(
+        {
+            "VOICEFLOW_API_KEY": SIM_KEY,
+            "VOICEFLOW_ANALYTICS_URL": sim.url,
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        }
+    )
+    client = await aiohttp_client(create_app(settings))
+    resp = await client.get("/health/ready")
+    assert resp.status == 503
+    assert (await resp.json())["failing"] == ["store"]
+    assert (await client.get("/health")).status == 200
+
+
+def test_openapi_document_is_valid() -> None:
+    """The served document is valid OpenAPI 3.1."""
+    validate(DOCUMENT)
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return {**DOCUMENT["components"]["schemas"][name], "components": DOCUMENT["components"]}
+
+
+def check(instance: Any, name: str) -> None:
+    """Validate against a component schema, resolving its $refs within the document."""
+    schema = {"$ref": f"#/components/schemas/{name}", "components": DOCUMENT["components"]}
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
+        instance
+    )
+
+
+async def test_answers_match_the_document(client: Any) -> None:
+    """Real answers validate against the schemas the document declares."""
+    resp = await client.get("/api/openapi.json")
+    assert resp.status == 200
+    assert await resp.json() == DOCUMENT
+    check(
+        await (
+            await client.post("/api/analytics/overview", json=body(tz="Europe/Helsinki"))
+        ).json(),
+        "Overview",
+    )
+    check(await (await client.post("/api/analytics/compare", json=body())).json(), "Compare")
+    check(await (await client.get("/health")).json(), "Health")
+    check(await (await client.get("/health/ready")).json(), "Ready")
+    check(await (await client.post("/api/analytics/overview", json=body(tz="x"))).json(), "Problem")
+    check(body(tz="UTC", environment_id=None), "AnalyticsRequest")
+
+
+def test_every_route_is_documented() -> None:
+    """Each route the app serves has a path in the document, and vice versa."""
+    app = create_app(Settings.from_env({}))
+    served = {r.resource.canonical for r in app.router.routes() if r.method != "HEAD"}
+    assert served == set(DOCUMENT["paths"])
+
+
+@pytest.mark.parametrize(("fault", "status"), [(401, 502), (503, 503), (429, 503)])
+async def test_upstream_failure_is_a_problem_without_secrets(
+    make_client: Any, sim: Sim, fault: int, status: int
+) -> None:
+    """Upstream 401/5xx/429 with nothing cached: a problem+json naming the cause, no key."""
+    client = await make_client(UPSTREAM_MAX_RETRIES="1", UPSTREAM_DEADLINE_SECONDS="1")
+    sim.state.fail_next(100, fault)
+    resp = await client.post("/api/analytics/overview", json=body())
+    assert resp.status == status
+    assert resp.content_type == "application/problem+json"
+    text = await resp.text()
+    assert SIM_KEY not in text and "Traceback" not in text
+    if status == 503:
+        assert int(resp.headers["Retry-After"]) >= 1
+
+
+async def test_upstream_timeout_is_504(make_client: Any, sim: Sim) -> None:
+    """Upstream that never answers within the deadline: 504 problem+json."""
+    client = await make_client(
+        UPSTREAM_TIMEOUT_SECONDS="0.2", UPSTREAM_DEADLINE_SECONDS="0.5", UPSTREAM_MAX_RETRIES="1"
+    )
+    sim.state.config.hang_s = 3
+    sim.state.hang_next(100)
+    resp = await client.post("/api/analytics/overview", json=body())
+    assert resp.status == 504
+    assert resp.content_type == "application/problem+json"
+    assert int(resp.headers["Retry-After"]) >= 1
+
+
+async def test_demo_mode_serves_the_bundled_simulator(aiohttp_client: Any) -> None:
+    """No key and no Redis: demo answers from the bundled simulator; /health says so."""
+    client = await aiohttp_client(create_app(Settings.from_env({})))
+    resp = await client.post("/api/analytics/overview", json=body())
+    assert resp.status == 200
+    assert resp.headers["X-Cache"] == "MISS"
+    data = await resp.json()
+    assert data["meta"]["source"] == "demo" and data["totals"]["interactions"] > 0
+    again = await client.post("/api/analytics/overview", json=body())
+    assert again.headers["X-Cache"] == "HIT"
+    health = await (await client.get("/health")).json()
+    assert health["store"] == "memory" and health["source"] == "demo"
+    assert any("simulator" in note for note in health["embedded"])
