@@ -192,10 +192,14 @@ _ERRORS = {
     "401": _problem("API_TOKEN is set and the bearer token is missing or wrong."),
     "413": _problem("Body over MAX_BODY_BYTES."),
     "415": _problem("Content-Type is not application/json."),
-    "502": _problem("Voiceflow rejected the configured key or the query: a configuration "
-                    "problem that retrying will not fix."),
-    "503": _problem("Voiceflow is rate limiting, failing or busy and nothing cached can be "
-                    "served; see Retry-After."),
+    "502": _problem(
+        "Voiceflow rejected the configured key or the query: a configuration "
+        "problem that retrying will not fix."
+    ),
+    "503": _problem(
+        "Voiceflow is rate limiting, failing or busy and nothing cached can be "
+        "served; see Retry-After."
+    ),
     "504": _problem("Voiceflow timed out and nothing cached can be served; see Retry-After."),
 }
 
