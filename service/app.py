@@ -30,6 +30,7 @@ from .voiceflow import VoiceflowClient
 log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 2.0  # seconds; a slow Redis must not hang requests
+REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
 EXECUTOR_THREADS = 4  # assembly and export rendering; more would only fight over the GIL
 UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream requests
 
@@ -55,12 +56,15 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = MemoryStore()
         yield
         return
-    client = aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url.reveal(),
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_TIMEOUT,  # wait this long for a free connection, then fail
         socket_timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_TIMEOUT,
         health_check_interval=30,
     )
+    client = aioredis.Redis(connection_pool=pool)
     store = RedisStore(client, keys.done_channel)
     await store.start()
     app[STORE] = store

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from .errors import ServiceUnavailable
-from .flight import SingleFlight, renewing
+from .flight import LEASE_GRACE_SECONDS, SingleFlight, renewing
 from .keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
 from .rows import Day, split_days
 from .settings import Settings
@@ -100,24 +100,22 @@ class Partitions:
                     )
                 token = secrets.token_hex(16)
                 leases = [Keys.lease(self._keys.day(project_id, metric, d)) for d in missing]
-                got = await self._store.acquire(leases, token, LEASE_TTL_SECONDS)
-                mine = [d for d, ok in zip(missing, got, strict=True) if ok]
+                left = await self._store.acquire(leases, token, LEASE_TTL_SECONDS)
+                mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
                 if mine:
+                    held = [lk for lk, wait in zip(leases, left, strict=True) if not wait]
                     try:
                         async with renewing(
-                            self._store,
-                            [lk for lk, ok in zip(leases, got, strict=True) if ok],
-                            token,
-                            LEASE_TTL_SECONDS,
-                            LEASE_RENEW_SECONDS,
+                            self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS
                         ):
                             await self._fetch(project_id, metric, mine)
                     finally:
                         await self._store.notify(done_key)
                 if len(mine) < len(missing):
-                    # The rest is being fetched elsewhere: wait for word (or a lease to lapse).
+                    # The rest is being fetched elsewhere: wait for word, or for the longest
+                    # of those leases to lapse (its holder died).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(done.wait(), LEASE_TTL_SECONDS)
+                        await asyncio.wait_for(done.wait(), max(left) + LEASE_GRACE_SECONDS)
 
     async def _load(self, project_id: str, metric: str, days: Sequence[date]) -> dict[date, Day]:
         raws = await self._store.mget([self._keys.day(project_id, metric, d) for d in days])

@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 _ACQUIRE = """
 local got = {}
 for i, key in ipairs(KEYS) do
-  got[i] = redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    got[i] = 0
+  else
+    got[i] = math.max(1, redis.call('PTTL', key))
+  end
 end
 return got
 """
@@ -77,9 +81,9 @@ class RedisStore:
         if keys:
             await self._r.delete(*keys)
 
-    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[bool]:
-        got = await self._acquire(keys=list(keys), args=[token, _ms(ttl)])
-        return [bool(g) for g in got]
+    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
+        left_ms = await self._acquire(keys=list(keys), args=[token, _ms(ttl)])
+        return [ms / 1000 for ms in left_ms]
 
     async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:
         return int(await self._renew(keys=list(keys), args=[token, _ms(ttl)]))

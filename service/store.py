@@ -26,8 +26,9 @@ class Store(Protocol):
 
     async def delete(self, *keys: str) -> None: ...
 
-    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[bool]:
-        """SET NX with a TTL on each lease: which of them this caller now holds."""
+    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
+        """SET NX with a TTL on each lease. Per key: 0.0 where this caller now holds it,
+        else the seconds the other holder's lease has left (how long a waiter may wait)."""
 
     async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:
         """Extend the leases `token` still holds; how many it still holds."""
@@ -82,13 +83,15 @@ class MemoryStore:
         for key in keys:
             self._data.pop(key, None)
 
-    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[bool]:
+    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
         got = []
+        now = self._clock()
         for key in keys:
-            free = self._live(key) is None
-            if free:
-                self._data[key] = (token.encode(), self._clock() + ttl)
-            got.append(free)
+            if self._live(key) is None:
+                self._data[key] = (token.encode(), now + ttl)
+                got.append(0.0)
+            else:
+                got.append(max(0.001, self._data[key][1] - now))
         return got
 
     async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:

@@ -69,7 +69,11 @@ class RedisServer:
             self._proc = None
 
     def flush(self) -> None:
-        client = redis.Redis.from_url(self.url)
+        self.flush_url(self.url)
+
+    @staticmethod
+    def flush_url(url: str) -> None:
+        client = redis.Redis.from_url(url)
         client.flushall()
         client.close()
 

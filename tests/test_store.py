@@ -46,20 +46,21 @@ async def test_values_expire(store: Store) -> None:
 
 async def test_lease_is_exclusive_and_token_guarded(store: Store) -> None:
     """Only one holder at a time; only the holder's token renews or releases it."""
-    assert await store.acquire(["{a}1", "{a}2"], "t1", 10) == [True, True]
-    assert await store.acquire(["{a}0", "{a}1", "{a}3"], "t2", 10) == [True, False, True]
+    assert await store.acquire(["{a}1", "{a}2"], "t1", 10) == [0, 0]
+    got = await store.acquire(["{a}0", "{a}1", "{a}3"], "t2", 10)
+    assert got[0] == 0 and 9 < got[1] <= 10 and got[2] == 0
     assert await store.release(["{a}1", "{a}2"], "t2") == 0
     assert await store.renew(["{a}1", "{a}3"], "t2", 10) == 1
     assert await store.renew(["{a}1", "{a}2"], "t1", 10) == 2
     assert await store.release(["{a}1", "{a}2", "{a}3"], "t1") == 2
-    assert await store.acquire(["{a}1"], "t2", 10) == [True]
+    assert await store.acquire(["{a}1"], "t2", 10) == [0]
 
 
 async def test_lease_expires(store: Store) -> None:
     """A lease whose holder vanished frees itself after its TTL."""
-    assert await store.acquire(["lease"], "dead", 0.05) == [True]
+    assert await store.acquire(["lease"], "dead", 0.05) == [0]
     await asyncio.sleep(0.12)
-    assert await store.acquire(["lease"], "alive", 10) == [True]
+    assert await store.acquire(["lease"], "alive", 10) == [0]
 
 
 async def test_notify_wakes_watchers_of_that_key_only(store: Store) -> None:

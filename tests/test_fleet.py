@@ -1,0 +1,146 @@
+"""Several real service processes on one real Redis: one fetch per key, fleet-wide."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from .conftest import body
+from .processes import Process, sim_control, start_service, start_simulator
+from .redis_server import RedisServer
+
+KEY = "VF.WS.fleet-test-key"
+
+
+@pytest.fixture
+def fleet_sim() -> Iterator[Process]:
+    sim = start_simulator(KEY)
+    yield sim
+    sim.stop()
+
+
+def start_fleet(sim: Process, redis_url: str, n: int, **env: str) -> list[Process]:
+    common = {
+        "REDIS_URL": redis_url,
+        "VOICEFLOW_API_KEY": KEY,
+        "VOICEFLOW_ANALYTICS_URL": sim.url,
+        **env,
+    }
+    return [start_service(common) for _ in range(n)]
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    proc: Process,
+    payload: dict[str, Any],
+    path: str = "/api/analytics/overview",
+) -> tuple[int, str, dict[str, Any]]:
+    async with session.post(proc.url + path, json=payload) as resp:
+        return resp.status, resp.headers.get("X-Cache", ""), await resp.json()
+
+
+def upstream_requests(sim: Process) -> list[tuple[str, str, str, Any]]:
+    return [
+        (e["name"], e["startTime"], e["endTime"], e["cursor"])
+        for e in sim_control(sim, "stats")["log"]
+        if e["status"] == 200
+    ]
+
+
+async def test_concurrent_cold_requests_fetch_once(fleet_sim: Process, redis_url: str) -> None:
+    """200 identical cold requests over 2 processes cost exactly what one request costs."""
+    single = start_fleet(fleet_sim, redis_url, 1)
+    try:
+        async with aiohttp.ClientSession() as session:
+            assert (await post(session, single[0], body(start="2025-02-01", end="2025-02-28")))[
+                0
+            ] == 200
+    finally:
+        single[0].stop()
+    one_cost = len(upstream_requests(fleet_sim))
+    sim_control(fleet_sim, "reset")
+    sim_control(fleet_sim, "config", {"latency_s": 0.2})
+    RedisServer.flush_url(redis_url)
+
+    fleet = start_fleet(fleet_sim, redis_url, 2)
+    try:
+        async with aiohttp.ClientSession() as session:
+            results = await asyncio.gather(
+                *(
+                    post(session, fleet[i % 2], body(start="2025-02-01", end="2025-02-28"))
+                    for i in range(200)
+                )
+            )
+        assert {status for status, _, _ in results} == {200}
+        assert len({str(data["totals"]) for _, _, data in results}) == 1
+        seen = upstream_requests(fleet_sim)
+        assert len(seen) == one_cost
+        assert len(set(seen)) == len(seen)
+    finally:
+        for proc in fleet:
+            proc.stop()
+
+
+async def test_killed_lease_holder_delays_waiters_at_most_the_lease_ttl(
+    fleet_sim: Process, redis_url: str
+) -> None:
+    """The process fetching a key is SIGKILLed: the other answers within the lease TTL."""
+    from service.keys import LEASE_TTL_SECONDS
+
+    sim_control(fleet_sim, "config", {"latency_s": 0.5})
+    holder, waiter = start_fleet(fleet_sim, redis_url, 2)
+    try:
+        async with aiohttp.ClientSession() as session:
+            first = asyncio.create_task(post(session, holder, body()))
+            await asyncio.sleep(0.5)  # the holder has its leases and is waiting on upstream
+            second = asyncio.create_task(post(session, waiter, body()))
+            await asyncio.sleep(0.5)
+            holder.kill()
+            killed_at = time.monotonic()
+            status, _, data = await asyncio.wait_for(second, LEASE_TTL_SECONDS + 15)
+            waited = time.monotonic() - killed_at
+            assert status == 200 and data["totals"]["interactions"] > 0
+            # At most the lease TTL, then the waiter's own fetch (0.5 s per page, 9 pages).
+            assert waited < LEASE_TTL_SECONDS + 6, waited
+            with pytest.raises(aiohttp.ClientError):
+                await first
+    finally:
+        holder.stop()
+        waiter.stop()
+
+
+async def test_failed_refresh_leaves_the_stale_answer_served(
+    fleet_sim: Process, redis_url: str
+) -> None:
+    """Past the soft TTL with Voiceflow failing: every process keeps serving the stale answer."""
+    fleet = start_fleet(
+        fleet_sim,
+        redis_url,
+        2,
+        CACHE_TTL_SECONDS="1",
+        CACHE_OPEN_DAY_TTL_SECONDS="1",
+        UPSTREAM_MAX_RETRIES="0",
+    )
+    today = datetime.now(UTC).date()
+    payload = body(start=(today - timedelta(days=6)).isoformat(), end=today.isoformat())
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, cache, fresh = await post(session, fleet[0], payload)
+            assert (status, cache) == (200, "MISS")
+            sim_control(fleet_sim, "fail_next", {"n": 10_000, "status": 503})
+            await asyncio.sleep(1.5)
+            for proc in (*fleet, *fleet):
+                status, cache, stale = await post(session, proc, payload)
+                assert (status, cache) == (200, "STALE")
+                assert stale["totals"] == fresh["totals"] and stale["meta"]["stale"] is True
+                await asyncio.sleep(0.3)  # let the background refresh fail meanwhile
+            assert sim_control(fleet_sim, "stats")["answered"].get("503", 0) > 0
+    finally:
+        for proc in fleet:
+            proc.stop()
