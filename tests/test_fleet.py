@@ -16,6 +16,7 @@ from .processes import Process, sim_control, start_service, start_simulator
 from .redis_server import RedisServer
 
 KEY = "VF.WS.fleet-test-key"
+FEB = body(start="2025-02-01", end="2025-02-28")
 
 
 @pytest.fixture
@@ -58,9 +59,7 @@ async def test_concurrent_cold_requests_fetch_once(fleet_sim: Process, redis_url
     single = start_fleet(fleet_sim, redis_url, 1)
     try:
         async with aiohttp.ClientSession() as session:
-            assert (await post(session, single[0], body(start="2025-02-01", end="2025-02-28")))[
-                0
-            ] == 200
+            assert (await post(session, single[0], FEB))[0] == 200
     finally:
         single[0].stop()
     one_cost = len(upstream_requests(fleet_sim))
@@ -71,12 +70,7 @@ async def test_concurrent_cold_requests_fetch_once(fleet_sim: Process, redis_url
     fleet = start_fleet(fleet_sim, redis_url, 2)
     try:
         async with aiohttp.ClientSession() as session:
-            results = await asyncio.gather(
-                *(
-                    post(session, fleet[i % 2], body(start="2025-02-01", end="2025-02-28"))
-                    for i in range(200)
-                )
-            )
+            results = await asyncio.gather(*(post(session, fleet[i % 2], FEB) for i in range(200)))
         assert {status for status, _, _ in results} == {200}
         assert len({str(data["totals"]) for _, _, data in results}) == 1
         seen = upstream_requests(fleet_sim)
