@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from .budget import background
 from .errors import ProblemError
 from .flight import SingleFlight
 from .keys import Keys
@@ -133,11 +134,13 @@ class AnswerCache:
         """Start one background refresh; a failed one leaves the stale answer served."""
         if self._flight.running(key):
             return
-        task = asyncio.create_task(self._refresh(key, compute), name=f"refresh:{key}")
+        with background():  # the task copies this context: its upstream requests are background
+            task = asyncio.create_task(self._refresh(key, compute), name=f"refresh:{key}")
         self._refreshing.add(task)
         task.add_done_callback(self._refreshing.discard)
 
     async def _refresh(self, key: str, compute: Compute) -> None:
+        """Runs as background work: it spends only the background share of the budget."""
         try:
             await self._flight.run(
                 key, lambda: self._compute(key, compute), lambda: self._fresh(key)

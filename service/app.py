@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from .analytics import Analytics
 from .answers import AnswerCache
+from .budget import Budget
 from .flight import SingleFlight
 from .keys import Keys
 from .middlewares import api_token, problems
@@ -24,7 +26,16 @@ from .routes import setup_routes
 from .settings import Secret, Settings
 from .simulator.app import SimulatorConfig, create_simulator_app
 from .store import MemoryStore
-from .typedefs import ANALYTICS, EXECUTOR, HTTP_SESSION, SETTINGS, SOURCE, STORE, UPSTREAM
+from .typedefs import (
+    ANALYTICS,
+    EXECUTOR,
+    EXPORT_SLOTS,
+    HTTP_SESSION,
+    SETTINGS,
+    SOURCE,
+    STORE,
+    UPSTREAM,
+)
 from .voiceflow import VoiceflowClient
 
 log = logging.getLogger(__name__)
@@ -32,6 +43,7 @@ log = logging.getLogger(__name__)
 REDIS_TIMEOUT = 2.0  # seconds; a slow Redis must not hang requests
 REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
 EXECUTOR_THREADS = 4  # assembly and export rendering; more would only fight over the GIL
+EXPORT_RENDERS = 2  # concurrent export renders: below EXECUTOR_THREADS, so assembly keeps threads
 UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream requests
 
 
@@ -41,7 +53,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
-    app.cleanup_ctx.extend([store_ctx, executor_ctx, upstream_ctx, analytics_ctx])
+    app.cleanup_ctx.extend([store_ctx, executor_ctx, export_slots_ctx, upstream_ctx, analytics_ctx])
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
     return app
@@ -85,6 +97,13 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def export_slots_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Export renders share the executor; this bounds how many may hold its threads."""
+    app[EXPORT_SLOTS] = asyncio.Semaphore(EXPORT_RENDERS)
+    yield
+
+
+@asynccontextmanager
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     """The Voiceflow client; with no API key, the bundled simulator on loopback behind it."""
     settings = app[SETTINGS]
@@ -109,6 +128,14 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         raise_for_status=False,
     )
     app[HTTP_SESSION] = session
+    budget = Budget(
+        app[STORE],
+        key.reveal(),
+        rate=settings.upstream_rate,
+        burst=settings.upstream_burst,
+        background_share=settings.upstream_background_share,
+        max_wait=settings.upstream_max_wait,
+    )
     app[UPSTREAM] = VoiceflowClient(
         session,
         url,
@@ -117,6 +144,8 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         deadline=settings.upstream_deadline,
         max_retries=settings.upstream_max_retries,
         max_pages=settings.upstream_max_pages,
+        budget=budget,
+        concurrency=settings.upstream_concurrency,
     )
     try:
         yield

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+
+if TYPE_CHECKING:
+    from .budget import BucketSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,50 @@ end
 return n
 """
 
+# A token bucket per budget, in one script with the time passed in (managed Redis services
+# reject TIME in scripts). KEYS: total, background, paused-until. Times in ms, rates per ms.
+# Answers 0 when a token was taken, else the ms to wait; nothing is taken then.
+_TAKE = """
+local now = tonumber(ARGV[1])
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if paused > now then return paused - now end
+local function level(key, rate, burst)
+  local v = redis.call('HMGET', key, 't', 'ts')
+  local tokens, ts = tonumber(v[1]), tonumber(v[2])
+  if not tokens then return burst, now end
+  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate) end
+  return tokens, math.max(ts, now)
+end
+local rate, burst, background = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[7] == '1'
+local total, total_ts = level(KEYS[1], rate, burst)
+local need = 1
+if background then need = 1 + tonumber(ARGV[6]) end
+local wait = 0
+if total < need then wait = math.ceil((need - total) / rate) end
+local bg, bg_ts
+if background then
+  local bg_rate = tonumber(ARGV[4])
+  bg, bg_ts = level(KEYS[2], bg_rate, tonumber(ARGV[5]))
+  if bg < 1 then wait = math.max(wait, math.ceil((1 - bg) / bg_rate)) end
+end
+if wait > 0 then return wait end
+local ttl = math.ceil(burst / rate) + 1000
+redis.call('HSET', KEYS[1], 't', tostring(total - 1), 'ts', total_ts)
+redis.call('PEXPIRE', KEYS[1], ttl)
+if background then
+  redis.call('HSET', KEYS[2], 't', tostring(bg - 1), 'ts', bg_ts)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5]) / tonumber(ARGV[4])) + 1000)
+end
+return 0
+"""
+_PAUSE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, tonumber(ARGV[2])))
+end
+return 0
+"""
+
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
@@ -55,6 +103,8 @@ class RedisStore:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._take = client.register_script(_TAKE)
+        self._pause = client.register_script(_PAUSE)
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
 
@@ -105,6 +155,25 @@ class RedisStore:
             watchers.discard(event)
             if not watchers:
                 del self._watchers[key]
+
+    async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
+        wait_ms = await self._take(
+            keys=[spec.total, spec.background, spec.pause],
+            args=[
+                int(now * 1000),
+                spec.rate / 1000,
+                spec.burst,
+                spec.bg_rate / 1000,
+                spec.bg_burst,
+                spec.reserve,
+                1 if background else 0,
+            ],
+        )
+        return float(wait_ms) / 1000
+
+    async def pause_until(self, key: str, until: float) -> None:
+        until_ms = int(until * 1000)
+        await self._pause(keys=[key], args=[until_ms, until_ms - int(time.time() * 1000)])
 
     async def ping(self) -> None:
         await self._r.ping()

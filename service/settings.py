@@ -90,6 +90,35 @@ VARIABLES: tuple[Var, ...] = (
         "Time budget of one upstream query, retries and Retry-After waits included.",
     ),
     Var("UPSTREAM_MAX_RETRIES", "3", "Retries of an upstream request after a 5xx or a timeout."),
+    Var(
+        "UPSTREAM_RATE_PER_SECOND",
+        "10",
+        "Upstream requests per second for the whole fleet "
+        "(every process and the warmer), per Voiceflow API key.",
+    ),
+    Var(
+        "UPSTREAM_BURST",
+        "20",
+        "Upstream requests the fleet may send at once after a quiet "
+        "spell (the token bucket's size).",
+    ),
+    Var(
+        "UPSTREAM_BACKGROUND_SHARE",
+        "0.5",
+        "Share of the rate that background refreshes and "
+        "warming may use; users' misses always come first.",
+    ),
+    Var(
+        "UPSTREAM_MAX_WAIT_SECONDS",
+        "5",
+        "Longest a user's request waits for upstream budget; "
+        "past it, a stale answer or a 503 with Retry-After.",
+    ),
+    Var(
+        "UPSTREAM_CONCURRENCY",
+        "16",
+        "Upstream requests in flight per process (a compare needs 16 at once: 8 per period).",
+    ),
     Var("UPSTREAM_MAX_PAGES", "200", "Page cap of one upstream query; reaching it is an error."),
     Var("LOG_LEVEL", "INFO", "Python logging level."),
 )
@@ -115,6 +144,11 @@ class Settings:
     upstream_deadline: float = 30.0
     upstream_max_retries: int = 3
     upstream_max_pages: int = 200
+    upstream_rate: float = 10.0
+    upstream_burst: float = 20.0
+    upstream_background_share: float = 0.5
+    upstream_max_wait: float = 5.0
+    upstream_concurrency: int = 16
     log_level: str = "INFO"
 
     @property
@@ -173,6 +207,17 @@ class Settings:
             "upstream_max_pages": read(
                 "UPSTREAM_MAX_PAGES", _int_range(1, 100000), "must be an integer 1-100000"
             ),
+            "upstream_rate": read("UPSTREAM_RATE_PER_SECOND", _positive, "must be a number > 0"),
+            "upstream_burst": read("UPSTREAM_BURST", _at_least_one, "must be a number >= 1"),
+            "upstream_background_share": read(
+                "UPSTREAM_BACKGROUND_SHARE", _share, "must be a number > 0 and <= 1"
+            ),
+            "upstream_max_wait": read(
+                "UPSTREAM_MAX_WAIT_SECONDS", _non_negative, "must be a number >= 0"
+            ),
+            "upstream_concurrency": read(
+                "UPSTREAM_CONCURRENCY", _int_range(1, 256), "must be an integer 1-256"
+            ),
             "log_level": read(
                 "LOG_LEVEL", _log_level, "must be one of DEBUG, INFO, WARNING, ERROR"
             ),
@@ -219,6 +264,20 @@ def _positive(raw: str) -> float:
 def _non_negative(raw: str) -> float:
     value = float(raw)
     if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _at_least_one(raw: str) -> float:
+    value = _positive(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _share(raw: str) -> float:
+    value = _positive(raw)
+    if value > 1:
         raise ValueError(raw)
     return value
 

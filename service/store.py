@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .budget import BucketSpec
 
 
 class Store(Protocol):
@@ -42,6 +45,12 @@ class Store(Protocol):
     def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         """An event set when `key` is notified; enter it before checking, to miss nothing."""
 
+    async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
+        """Take one upstream token: 0.0 when granted, else seconds to wait (nothing taken)."""
+
+    async def pause_until(self, key: str, until: float) -> None:
+        """Move the shared "paused until" time forward to `until` (never back)."""
+
     async def ping(self) -> None: ...
 
 
@@ -53,6 +62,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float]] = {}
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (level, updated at)
         self._clock = time.monotonic
 
     def _live(self, key: str) -> bytes | None:
@@ -122,6 +132,30 @@ class MemoryStore:
             if not watchers:
                 del self._watchers[key]
 
+    async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
+        paused = self._buckets.get(spec.pause, (0.0, 0.0))[0]
+        if paused > now:
+            return paused - now
+        total = _level(self._buckets.get(spec.total), now, spec.rate, spec.burst)
+        wait = 0.0
+        need = 1 + (spec.reserve if background else 0)
+        if total < need:
+            wait = (need - total) / spec.rate
+        if background:
+            bg = _level(self._buckets.get(spec.background), now, spec.bg_rate, spec.bg_burst)
+            if bg < 1:
+                wait = max(wait, (1 - bg) / spec.bg_rate)
+        if wait > 0:
+            return wait
+        self._buckets[spec.total] = (total - 1, now)
+        if background:
+            self._buckets[spec.background] = (bg - 1, now)
+        return 0.0
+
+    async def pause_until(self, key: str, until: float) -> None:
+        current = self._buckets.get(key, (0.0, 0.0))[0]
+        self._buckets[key] = (max(current, until), until)
+
     async def ping(self) -> None:
         return None
 
@@ -130,3 +164,11 @@ class MemoryStore:
         now = self._clock()
         for key in [k for k, (_, exp) in self._data.items() if exp <= now]:
             del self._data[key]
+
+
+def _level(bucket: tuple[float, float] | None, now: float, rate: float, burst: float) -> float:
+    """Tokens in a bucket at `now`: full when new, refilled at `rate` up to `burst`."""
+    if bucket is None:
+        return burst
+    tokens, updated = bucket
+    return min(burst, tokens + max(0.0, now - updated) * rate)

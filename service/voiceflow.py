@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from .budget import Budget
 from .errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
@@ -56,6 +57,8 @@ class VoiceflowClient:
         deadline: float,
         max_retries: int,
         max_pages: int,
+        budget: Budget | None = None,
+        concurrency: int = 8,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._session = session
@@ -65,6 +68,8 @@ class VoiceflowClient:
         self._deadline = deadline
         self._max_retries = max_retries
         self._max_pages = max_pages
+        self._budget = budget
+        self._slots = asyncio.Semaphore(concurrency)  # upstream requests in flight, per process
         self._sleep = sleep
         self.requests_sent = 0
 
@@ -129,6 +134,8 @@ class VoiceflowClient:
         }
         failures = 0
         while True:
+            if self._budget is not None:
+                await self._budget.acquire(deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise UpstreamTimeout(f"Voiceflow did not answer {name} within the deadline")
@@ -156,6 +163,10 @@ class VoiceflowClient:
                 )
             if status == 429:
                 wait = retry_after if retry_after is not None else 1.0
+                if self._budget is not None:
+                    # Every process pauses; acquire() waits it out or gives up in time.
+                    await self._budget.pause(wait)
+                    continue
                 if time.monotonic() + wait > deadline:
                     raise UpstreamRateLimited(
                         f"Voiceflow is rate limiting this API key for {wait:.0f} s",
@@ -180,8 +191,14 @@ class VoiceflowClient:
     async def _post(
         self, body: bytes, headers: dict[str, str], remaining: float
     ) -> tuple[int, float | None, Any]:
+        async with self._slots:
+            self.requests_sent += 1
+            return await self._send(body, headers, remaining)
+
+    async def _send(
+        self, body: bytes, headers: dict[str, str], remaining: float
+    ) -> tuple[int, float | None, Any]:
         timeout = aiohttp.ClientTimeout(total=min(self._timeout, remaining))
-        self.requests_sent += 1
         async with self._session.post(
             self._url, data=body, headers=headers, timeout=timeout
         ) as resp:

@@ -54,7 +54,14 @@ async def sim(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Sim:
 
 
 def make_settings(sim: Sim, redis_url: str | None = None, **env: str) -> Settings:
-    environ = {"VOICEFLOW_API_KEY": SIM_KEY, "VOICEFLOW_ANALYTICS_URL": sim.url, **env}
+    # A budget no test meets unless it sets its own: most tests count requests, not rates.
+    environ = {
+        "VOICEFLOW_API_KEY": SIM_KEY,
+        "VOICEFLOW_ANALYTICS_URL": sim.url,
+        "UPSTREAM_RATE_PER_SECOND": "10000",
+        "UPSTREAM_BURST": "10000",
+        **env,
+    }
     if redis_url is not None:
         environ["REDIS_URL"] = redis_url
     return Settings.from_env(environ)

@@ -138,3 +138,36 @@ async def test_failed_refresh_leaves_the_stale_answer_served(
     finally:
         for proc in fleet:
             proc.stop()
+
+
+async def test_two_processes_share_one_upstream_budget(redis_url: str) -> None:
+    """Two processes with a budget of N/s: the simulator (N/s, same burst) never says 429."""
+    rate, burst = 20, 10
+    sim = start_simulator(KEY, "--rate", str(rate), "--burst", str(burst + 2))
+    fleet = start_fleet(
+        sim,
+        redis_url,
+        2,
+        UPSTREAM_RATE_PER_SECOND=str(rate),
+        UPSTREAM_BURST=str(burst),
+        UPSTREAM_MAX_WAIT_SECONDS="60",
+        UPSTREAM_DEADLINE_SECONDS="60",
+    )
+    ranges = [body(start=f"2024-{m:02d}-01", end=f"2024-{m:02d}-28") for m in range(1, 7)]
+    try:
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as session:
+            results = await asyncio.gather(
+                *(post(session, fleet[i % 2], ranges[i % 6]) for i in range(24))
+            )
+        elapsed = time.monotonic() - started
+        assert {status for status, _, _ in results} == {200}
+        stats = sim_control(sim, "stats")
+        assert stats["rate_limited"] == 0
+        sent = stats["requests"]
+        assert sent > 100
+        assert sent <= rate * elapsed + burst + 2, (sent, elapsed)
+    finally:
+        for proc in fleet:
+            proc.stop()
+        sim.stop()

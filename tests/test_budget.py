@@ -1,0 +1,127 @@
+"""The fleet-wide upstream budget: a token bucket in the store, priorities, shared pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from service.budget import Budget, background, budget_keys
+from service.errors import UpstreamRateLimited
+from service.redis_store import RedisStore
+from service.store import MemoryStore, Store
+
+KEY = "VF.WS.budget-test"
+
+
+class Clock:
+    """A wall clock the test moves by hand; sleeping moves it too."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+@pytest.fixture
+async def store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
+    if store_kind == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
+    yield redis_store
+    await redis_store.close()
+
+
+def budget(store: Store, clock: Clock, **kw: float) -> Budget:
+    options = {"rate": 2.0, "burst": 4.0, "background_share": 0.5, "max_wait": 5.0, **kw}
+    return Budget(store, KEY, clock=clock, sleep=clock.sleep, **options)
+
+
+async def test_burst_then_rate(store: Store) -> None:
+    """A full bucket gives `burst` tokens at once, then one per 1/rate seconds."""
+    clock = Clock()
+    b = budget(store, clock)
+    deadline = time.monotonic() + 60
+    for _ in range(4):
+        await b.acquire(deadline)
+    assert clock.slept == []
+    await b.acquire(deadline)
+    await b.acquire(deadline)
+    assert clock.slept == [0.5, 0.5]
+
+
+async def test_user_request_does_not_wait_past_max_wait(store: Store) -> None:
+    """When the next token is further off than max_wait, the request is told to retry."""
+    clock = Clock()
+    b = budget(store, clock, rate=0.1, burst=1, max_wait=2)
+    await b.acquire(time.monotonic() + 60)
+    with pytest.raises(UpstreamRateLimited) as err:
+        await b.acquire(time.monotonic() + 60)
+    assert err.value.retry_after == pytest.approx(10, abs=0.01)
+
+
+async def test_background_keeps_off_the_reserve(store: Store) -> None:
+    """Background work may not take the tokens reserved for users, and has its own rate."""
+    clock = Clock()
+    b = budget(store, clock, rate=2, burst=4, background_share=0.5)
+    deadline = time.monotonic() + 60
+    with background():
+        await b.acquire(deadline)  # total 4 -> 3 (reserve is 2), background 2 -> 1
+        await b.acquire(deadline)  # total must be >= 3: yes -> 2; background 1 -> 0
+        assert clock.slept == []
+        await b.acquire(deadline)  # waits for both a background token and the reserve
+    assert clock.slept and clock.slept[0] >= 0.5
+    for _ in range(2):  # users still find tokens at once
+        await b.acquire(deadline)
+
+
+async def test_pause_is_shared_and_only_moves_forward(store: Store) -> None:
+    """After a 429 every budget on the key waits until the pause ends; a shorter one is ignored."""
+    clock = Clock()
+    first, second = budget(store, clock, max_wait=60), budget(store, clock, max_wait=60)
+    await first.pause(30)
+    await first.pause(5)
+    await second.acquire(time.monotonic() + 120)
+    assert clock.slept == [30.0]
+
+
+async def test_pause_beyond_max_wait_raises_with_retry_after(store: Store) -> None:
+    """A user's request under a long pause is answered with Retry-After at once."""
+    clock = Clock()
+    b = budget(store, clock, max_wait=5)
+    await b.pause(40)
+    with pytest.raises(UpstreamRateLimited) as err:
+        await b.acquire(time.monotonic() + 120)
+    assert err.value.retry_after == pytest.approx(40, abs=0.01)
+
+
+def test_the_api_key_is_hashed_in_budget_keys() -> None:
+    """Budget keys identify the API key without containing it."""
+    keys = budget_keys("VF.WS.some-secret-key")
+    assert all("some-secret-key" not in k for k in keys)
+    assert len({k.split("{")[1].split("}")[0] for k in keys}) == 1
+
+
+async def test_concurrent_takers_share_one_bucket(store: Store) -> None:
+    """Many concurrent takers on real time get no more than burst + rate * elapsed."""
+    b = Budget(store, KEY, rate=20, burst=5, background_share=0.5, max_wait=10)
+    started = time.monotonic()
+    granted: list[float] = []
+
+    async def take() -> None:
+        await b.acquire(time.monotonic() + 30)
+        granted.append(time.monotonic() - started)
+
+    await asyncio.gather(*(take() for _ in range(25)))
+    elapsed = max(granted)
+    assert elapsed >= (25 - 5) / 20 * 0.9  # the 20 beyond the burst needed ~1 s of refill
