@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -19,3 +20,4 @@ UPSTREAM = web.AppKey("upstream", VoiceflowClient)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 ANALYTICS = web.AppKey("analytics", Analytics)
 SOURCE = web.AppKey("source", str)  # "voiceflow" or "demo"
+EXPORT_SLOTS = web.AppKey("export_slots", asyncio.Semaphore)  # bounds concurrent renders
