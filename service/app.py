@@ -13,10 +13,13 @@ import aiohttp
 import aiohttp_cors
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from .analytics import Analytics
 from .answers import AnswerCache
 from .budget import Budget
+from .fallback_store import FallbackStore
 from .flight import SingleFlight
 from .keys import Keys
 from .middlewares import api_token, problems
@@ -25,7 +28,7 @@ from .redis_store import RedisStore
 from .routes import setup_routes
 from .settings import Secret, Settings
 from .simulator.app import SimulatorConfig, create_simulator_app
-from .store import MemoryStore
+from .store import MemoryStore, Watchers
 from .typedefs import (
     ANALYTICS,
     EXECUTOR,
@@ -40,7 +43,8 @@ from .voiceflow import VoiceflowClient
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT = 2.0  # seconds; a slow Redis must not hang requests
+REDIS_TIMEOUT = 0.5  # seconds per command; Redis answers in well under 1 ms when healthy
+REDIS_POOL_WAIT = 1.0  # seconds a burst may queue for one of the pool's connections
 REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
 EXECUTOR_THREADS = 4  # assembly and export rendering; more would only fight over the GIL
 EXPORT_RENDERS = 2  # concurrent export renders: below EXECUTOR_THREADS, so assembly keeps threads
@@ -71,13 +75,19 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url.reveal(),
         max_connections=REDIS_CONNECTIONS,
-        timeout=REDIS_TIMEOUT,  # wait this long for a free connection, then fail
+        timeout=REDIS_POOL_WAIT,
         socket_timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_TIMEOUT,
+        # No silent retries: a failing command switches to the in-process store at once.
+        retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
-    client = aioredis.Redis(connection_pool=pool)
-    store = RedisStore(client, keys.done_channel)
+    watchers = Watchers()
+    store = FallbackStore(
+        RedisStore(aioredis.Redis(connection_pool=pool), keys.done_channel, watchers),
+        MemoryStore(watchers),
+        local_share=settings.upstream_fallback_share,
+    )
     await store.start()
     app[STORE] = store
     try:

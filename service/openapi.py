@@ -143,10 +143,11 @@ SCHEMAS: dict[str, Any] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status", "store", "source", "embedded"],
+        "required": ["status", "store", "degraded", "source", "embedded"],
         "properties": {
             "status": {"const": "ok"},
             "store": {"enum": ["redis", "memory"]},
+            "degraded": {"type": "boolean"},
             "source": {"enum": ["voiceflow", "demo"]},
             "embedded": _list({"type": "string"}),
         },
@@ -155,9 +156,16 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["status", "failing", "checks"],
         "properties": {
-            "status": {"enum": ["ok", "fail"]},
+            "status": {"enum": ["ok", "degraded", "fail"]},
             "failing": _list({"type": "string"}),
-            "checks": {"type": "object", "additionalProperties": {"type": "object"}},
+            "checks": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {"status": {"enum": ["ok", "degraded", "fail"]}},
+                },
+            },
         },
     },
 }
@@ -267,7 +275,8 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "Readiness: store reachable, upstream configured.",
                 "responses": {
                     "200": {
-                        "description": "Every check passes.",
+                        "description": "It can serve: every check is ok, or some are "
+                        "degraded (e.g. Redis down, serving from the in-process store).",
                         "content": {"application/json": {"schema": _ref("Ready")}},
                     },
                     "503": {

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+
+from .store import Watchers
 
 if TYPE_CHECKING:
     from .budget import BucketSpec
@@ -97,7 +99,9 @@ def _ms(seconds: float) -> int:
 class RedisStore:
     kind = "redis"
 
-    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, channel: str, watchers: Watchers | None = None
+    ) -> None:
         self._r = client
         self._channel = channel
         self._acquire = client.register_script(_ACQUIRE)
@@ -105,7 +109,7 @@ class RedisStore:
         self._release = client.register_script(_RELEASE)
         self._take = client.register_script(_TAKE)
         self._pause = client.register_script(_PAUSE)
-        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self.watchers = watchers or Watchers()
         self._listener: asyncio.Task[None] | None = None
 
     async def get(self, key: str) -> bytes | None:
@@ -144,17 +148,8 @@ class RedisStore:
     async def notify(self, key: str) -> None:
         await self._r.publish(self._channel, key)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, key: str) -> AsyncIterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._watchers.setdefault(key, set()).add(event)
-        try:
-            yield event
-        finally:
-            watchers = self._watchers[key]
-            watchers.discard(event)
-            if not watchers:
-                del self._watchers[key]
+    def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
+        return self.watchers.watch(key)
 
     async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
         wait_ms = await self._take(
@@ -209,9 +204,7 @@ class RedisStore:
                 if pubsub is None:
                     pubsub = await self._subscribe()
                 async for message in pubsub.listen():
-                    key = message["data"].decode()
-                    for event in self._watchers.get(key, ()):
-                        event.set()
+                    self.watchers.wake(message["data"].decode())
             except (aioredis.ConnectionError, aioredis.TimeoutError, OSError) as exc:
                 # Waiters fall back to their own timeouts meanwhile; reconnect shortly.
                 log.warning("redis pub/sub listener lost its connection (%s); retrying", exc)

@@ -115,6 +115,12 @@ VARIABLES: tuple[Var, ...] = (
         "past it, a stale answer or a 503 with Retry-After.",
     ),
     Var(
+        "UPSTREAM_FALLBACK_SHARE",
+        "0.25",
+        "Share of the fleet's upstream rate one process uses on its own while it cannot "
+        "reach Redis.",
+    ),
+    Var(
         "UPSTREAM_CONCURRENCY",
         "16",
         "Upstream requests in flight per process (a compare needs 16 at once: 8 per period).",
@@ -149,6 +155,7 @@ class Settings:
     upstream_background_share: float = 0.5
     upstream_max_wait: float = 5.0
     upstream_concurrency: int = 16
+    upstream_fallback_share: float = 0.25
     log_level: str = "INFO"
 
     @property
@@ -214,6 +221,9 @@ class Settings:
             ),
             "upstream_max_wait": read(
                 "UPSTREAM_MAX_WAIT_SECONDS", _non_negative, "must be a number >= 0"
+            ),
+            "upstream_fallback_share": read(
+                "UPSTREAM_FALLBACK_SHARE", _share, "must be a number > 0 and <= 1"
             ),
             "upstream_concurrency": read(
                 "UPSTREAM_CONCURRENCY", _int_range(1, 256), "must be an integer 1-256"

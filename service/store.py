@@ -54,14 +54,38 @@ class Store(Protocol):
     async def ping(self) -> None: ...
 
 
+class Watchers:
+    """Events of the waiters in this process, per key. Stores that stand in for each other
+    share one, so a waiter is woken whichever of them delivers the notification."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, set[asyncio.Event]] = {}
+
+    def wake(self, key: str) -> None:
+        for event in self._events.get(key, ()):
+            event.set()
+
+    @contextlib.asynccontextmanager
+    async def watch(self, key: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._events.setdefault(key, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._events[key]
+            events.discard(event)
+            if not events:
+                del self._events[key]
+
+
 class MemoryStore:
     """In-process store for the embedded default and for single-process use."""
 
     kind = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, watchers: Watchers | None = None) -> None:
         self._data: dict[str, tuple[bytes, float]] = {}
-        self._watchers: dict[str, set[asyncio.Event]] = {}
+        self.watchers = watchers or Watchers()
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (level, updated at)
         self._clock = time.monotonic
 
@@ -117,20 +141,14 @@ class MemoryStore:
         return len(held)
 
     async def notify(self, key: str) -> None:
-        for event in self._watchers.get(key, ()):
-            event.set()
+        self.watchers.wake(key)
 
-    @contextlib.asynccontextmanager
-    async def watch(self, key: str) -> AsyncIterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._watchers.setdefault(key, set()).add(event)
-        try:
-            yield event
-        finally:
-            watchers = self._watchers[key]
-            watchers.discard(event)
-            if not watchers:
-                del self._watchers[key]
+    def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
+        return self.watchers.watch(key)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._buckets.clear()
 
     async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
         paused = self._buckets.get(spec.pause, (0.0, 0.0))[0]

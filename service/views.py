@@ -8,6 +8,7 @@ import time
 from aiohttp import web
 
 from .answers import Answer
+from .fallback_store import FallbackStore
 from .jsonio import json_response, read_json
 from .query import parse_query
 from .typedefs import ANALYTICS, SETTINGS, SOURCE, STORE
@@ -68,10 +69,12 @@ def _accepts_gzip(request: web.Request) -> bool:
 
 async def health(request: web.Request) -> web.StreamResponse:
     """Liveness: the process answers. Says which store and data source it runs with."""
+    store = request.app[STORE]
     return json_response(
         {
             "status": "ok",
-            "store": request.app[STORE].kind,
+            "store": store.kind,
+            "degraded": isinstance(store, FallbackStore) and store.degraded,
             "source": request.app[SOURCE],
             "embedded": _embedded(request),
         }
@@ -79,21 +82,39 @@ async def health(request: web.Request) -> web.StreamResponse:
 
 
 async def ready(request: web.Request) -> web.StreamResponse:
-    """Readiness: 200 only when every check passes; 503 naming the failing ones."""
-    settings = request.app[SETTINGS]
-    checks: dict[str, dict[str, str]] = {}
-    try:
-        await request.app[STORE].ping()
-        checks["store"] = {"status": "ok", "kind": request.app[STORE].kind}
-    except Exception as exc:  # any failure to reach the store means "cannot serve"
-        checks["store"] = {"status": "fail", "detail": f"store unreachable ({type(exc).__name__})"}
-    if request.app[SOURCE] == "demo":
-        checks["upstream"] = {"status": "ok", "detail": "demo data from the bundled simulator"}
-    elif settings.voiceflow_api_key is not None:
-        checks["upstream"] = {"status": "ok", "detail": "VOICEFLOW_API_KEY is configured"}
-    failing = sorted(name for name, check in checks.items() if check["status"] != "ok")
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    """Readiness: 503 naming the failing checks; 200 when it can serve, even degraded."""
+    checks = {"store": await _store_check(request), "upstream": _upstream_check(request)}
+    states = {check["status"] for check in checks.values()}
+    failing = sorted(name for name, check in checks.items() if check["status"] == "fail")
+    status = "fail" if failing else "degraded" if "degraded" in states else "ok"
+    body = {"status": status, "failing": failing, "checks": checks}
     return json_response(body, status=503 if failing else 200)
+
+
+async def _store_check(request: web.Request) -> dict[str, str]:
+    store = request.app[STORE]
+    try:
+        await store.ping()
+    except Exception as exc:  # whatever the cause, the store cannot be used right now
+        return {
+            "status": "fail",
+            "kind": store.kind,
+            "detail": f"store unreachable ({type(exc).__name__})",
+        }
+    if isinstance(store, FallbackStore) and store.degraded:
+        return {
+            "status": "degraded",
+            "kind": store.kind,
+            "detail": "Redis unreachable: serving from the in-process store and this "
+            "process's share of the upstream budget until it is back",
+        }
+    return {"status": "ok", "kind": store.kind}
+
+
+def _upstream_check(request: web.Request) -> dict[str, str]:
+    if request.app[SOURCE] == "demo":
+        return {"status": "ok", "detail": "demo data from the bundled simulator"}
+    return {"status": "ok", "detail": "VOICEFLOW_API_KEY is configured"}
 
 
 def _embedded(request: web.Request) -> list[str]:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import VARIABLES, Settings, SettingsError, Var
+from service.settings import VARIABLES, Settings, SettingsError
+
+from .readme_table import table_row
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,13 +67,10 @@ def test_bad_config_stops_start_up_with_the_name() -> None:
     assert "PORT" in result.stderr
 
 
-def table_row(var: Var) -> str:
-    default = f"`{var.default}`" if var.default else "(empty)"
-    return f"| `{var.name}` | {default} | {var.help} |"
-
-
 def test_readme_table_matches_the_code() -> None:
-    """The README's configuration table is exactly the variables read, defaults and meaning."""
+    """The README's configuration table is exactly the variables read, defaults and meaning.
+
+    `python -m tests.readme_table` prints the table to paste."""
     readme = (ROOT / "README.md").read_text()
     documented = re.findall(r"^\| `[A-Z_]+` \|.*$", readme, re.MULTILINE)
     assert documented == [table_row(v) for v in VARIABLES]
