@@ -43,7 +43,11 @@ pytest: $(STAMP) system-deps
 ## test: the whole suite — lint, types, and the tests against a real Redis they start
 test: lint typecheck pytest
 
+## bench: every benchmark, figures printed (wrk from Debian's packages, Flask for the baseline)
 bench: $(STAMP) system-deps
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 clean:

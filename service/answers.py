@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Bddd24s")  # format, generated_at, fresh_until, usable_until, etag
 _FORMAT = 1
+HOT_ENTRIES = 256  # answers kept in process; the hottest keys of a dashboard fleet fit easily
 GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
 
 Compute = Callable[[], Awaitable[dict[str, Any]]]
@@ -81,6 +82,34 @@ def make_answer(data: dict[str, Any], source: str, now: float, soft: float, hard
     )
 
 
+class HotAnswers:
+    """The answers this process served last, each trusted for at most `max_age` seconds after
+    it was read from the store, so the hottest keys skip the store's round trip while another
+    process's refresh still shows within `max_age`. Bounded: the oldest entry goes first."""
+
+    def __init__(
+        self, max_age: float, size: int = HOT_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max_age = max_age
+        self._size = size
+        self._clock = clock
+        self._items: dict[str, tuple[Answer, float]] = {}
+
+    def get(self, key: str) -> Answer | None:
+        item = self._items.get(key)
+        if item is None or item[1] <= self._clock():
+            return None
+        return item[0]
+
+    def put(self, key: str, answer: Answer) -> None:
+        if self._max_age <= 0:
+            return
+        self._items.pop(key, None)
+        if len(self._items) >= self._size:
+            del self._items[next(iter(self._items))]
+        self._items[key] = (answer, self._clock() + self._max_age)
+
+
 class AnswerCache:
     def __init__(
         self,
@@ -91,6 +120,7 @@ class AnswerCache:
         *,
         soft_ttl: float,
         hard_ttl: float,
+        hot: HotAnswers,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -99,16 +129,21 @@ class AnswerCache:
         self._source = source
         self._soft = soft_ttl
         self._hard = hard_ttl
+        self._hot = hot
         self._clock = clock
         self._refreshing: set[asyncio.Task[Any]] = set()
 
     async def get(self, kind: str, canonical: str, compute: Compute) -> tuple[Answer, str]:
         """The answer and how it was served: HIT, STALE or MISS."""
         key = self._keys.answer(kind, canonical)
+        now = self._clock()
+        found = self._hot.get(key)
+        if found is not None and now < found.fresh_until:
+            return found, "HIT"
         raw = await self._store.get(key)
         found = Answer.decode(raw) if raw is not None else None
-        now = self._clock()
         if found is not None and now < found.fresh_until:
+            self._hot.put(key, found)
             return found, "HIT"
         if found is not None and now < found.usable_until:
             self._refresh_soon(key, compute)
@@ -128,6 +163,7 @@ class AnswerCache:
         now = self._clock()
         answer = make_answer(data, self._source, now, self._soft, self._hard)
         await self._store.set(key, answer.encode(), self._soft + self._hard)
+        self._hot.put(key, answer)
         return answer
 
     def _refresh_soon(self, key: str, compute: Compute) -> None:

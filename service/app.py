@@ -17,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from .analytics import Analytics
-from .answers import AnswerCache
+from .answers import AnswerCache, HotAnswers
 from .budget import Budget
 from .fallback_store import FallbackStore
 from .flight import SingleFlight
@@ -171,7 +171,13 @@ async def analytics_ctx(app: web.Application) -> AsyncIterator[None]:
     store, keys = app[STORE], Keys(app[SOURCE])
     flight = SingleFlight(store)
     answers = AnswerCache(
-        store, keys, flight, app[SOURCE], soft_ttl=settings.cache_ttl, hard_ttl=settings.cache_stale
+        store,
+        keys,
+        flight,
+        app[SOURCE],
+        soft_ttl=settings.cache_ttl,
+        hard_ttl=settings.cache_stale,
+        hot=HotAnswers(settings.cache_local),
     )
     partitions = Partitions(store, keys, app[UPSTREAM], flight, settings)
     app[ANALYTICS] = Analytics(partitions, answers, app[EXECUTOR])

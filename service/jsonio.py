@@ -16,8 +16,8 @@ def json_response(
     return web.json_bytes_response(data, dumps=orjson.dumps, status=status, headers=headers)
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """The request's JSON body; 415 for another type, 413 past the limit, 400 if malformed."""
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The request's JSON body bytes; 415 for another type, 413 past the limit."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {request.content_type or 'none'}",
@@ -30,9 +30,19 @@ async def read_json(request: web.Request, max_bytes: int) -> Any:
     raw = await request.content.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON from a request body; 400 naming `body` when it is not JSON."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(
             f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
         ) from None
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """The request's body, parsed: 415, 413 and 400 as read_body and parse_json say."""
+    return parse_json(await read_body(request, max_bytes))

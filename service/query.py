@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from .errors import ValidationError
+from .jsonio import parse_json
 from .timezones import canonical_zone, non_whole_hour_offset
 
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -15,6 +17,8 @@ DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 EXPORT_FORMATS = ("csv", "pdf")
 PAGE_SIZES = ("A4", "Letter")
+
+QUERY_MEMO = 4096  # distinct request bodies remembered (a few hundred bytes each)
 
 _COMMON = {"project_id", "start", "end", "tz", "environment_id"}
 _EXPORT = _COMMON | {"format", "page_size"}
@@ -63,6 +67,13 @@ class ExportQuery:
     query: Query
     format: str
     page_size: str = "A4"
+
+
+@functools.lru_cache(maxsize=QUERY_MEMO)
+def parse_query_bytes(raw: bytes, max_days: int) -> Query:
+    """parse_query of a raw JSON body, remembered: dashboards repeat the same few bodies, and
+    a repeat then skips decoding and validation. Rejections are not remembered."""
+    return parse_query(parse_json(raw), max_days)
 
 
 def parse_query(body: Any, max_days: int) -> Query:

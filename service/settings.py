@@ -68,6 +68,12 @@ VARIABLES: tuple[Var, ...] = (
         "served this long while it is refreshed or while upstream fails.",
     ),
     Var(
+        "CACHE_LOCAL_SECONDS",
+        "1",
+        "How stale a hot answer kept in process memory may be (skipping Redis); 0 turns the "
+        "in-process copy off.",
+    ),
+    Var(
         "CACHE_SETTLE_SECONDS",
         "10800",
         "A UTC day is closed (never refetched) once it ended this long ago.",
@@ -139,6 +145,7 @@ class Settings:
     voiceflow_url: str = DEFAULT_VOICEFLOW_URL
     cache_ttl: float = 300.0
     cache_stale: float = 86400.0
+    cache_local: float = 1.0
     settle: float = 10800.0
     open_day_ttl: float = 60.0
     closed_day_ttl: float = 2592000.0
@@ -189,6 +196,7 @@ class Settings:
             ),
             "cache_ttl": read("CACHE_TTL_SECONDS", _positive, "must be a number > 0"),
             "cache_stale": read("CACHE_STALE_SECONDS", _non_negative, "must be a number >= 0"),
+            "cache_local": read("CACHE_LOCAL_SECONDS", _non_negative, "must be a number >= 0"),
             "settle": read("CACHE_SETTLE_SECONDS", _non_negative, "must be a number >= 0"),
             "open_day_ttl": read("CACHE_OPEN_DAY_TTL_SECONDS", _positive, "must be a number > 0"),
             "closed_day_ttl": read(

@@ -9,21 +9,25 @@ from aiohttp import web
 
 from .answers import Answer
 from .fallback_store import FallbackStore
-from .jsonio import json_response, read_json
-from .query import parse_query
+from .jsonio import json_response, read_body
+from .query import parse_query_bytes
 from .typedefs import ANALYTICS, SETTINGS, SOURCE, STORE
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    query = parse_query(await read_json(request, settings.max_body_bytes), settings.max_range_days)
+    query = parse_query_bytes(
+        await read_body(request, settings.max_body_bytes), settings.max_range_days
+    )
     answer, status = await request.app[ANALYTICS].overview(query)
     return send_answer(request, answer, status)
 
 
 async def compare(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    query = parse_query(await read_json(request, settings.max_body_bytes), settings.max_range_days)
+    query = parse_query_bytes(
+        await read_body(request, settings.max_body_bytes), settings.max_range_days
+    )
     answer, status = await request.app[ANALYTICS].compare(query)
     return send_answer(request, answer, status)
 

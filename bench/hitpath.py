@@ -1,0 +1,119 @@
+"""Cached-overview throughput and latency: this service vs the seed guide's stack vs a ceiling.
+
+One process each, one run, one machine, wrk with 32 connections asking for the same cached
+30-day overview (`Accept-Encoding: gzip`, as a Next.js server-side fetch sends):
+- ours: `python -m service` on Redis (demo data);
+- baseline: Flask + redis-py + json (`bench/baseline_web.py`) under gunicorn (1 worker,
+  4 threads);
+- ceiling: a bare aiohttp handler answering a constant body of our answer's size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+import urllib.request
+from typing import Any
+
+from tests.processes import Process
+from tests.redis_server import RedisServer, free_port
+
+from . import wrk
+from .env import PROJECT
+
+BODY = {"project_id": PROJECT, "start": "2025-01-01", "end": "2025-01-30", "tz": "UTC"}
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+
+
+def post(url: str, gz: bool = True) -> tuple[bytes, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if gz:
+        headers["Accept-Encoding"] = "gzip"
+    req = urllib.request.Request(f"{url}/api/analytics/overview", data=json.dumps(BODY).encode(),
+                                 headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.read(), dict(resp.headers)
+
+
+def start(module: str, args: list[str], env: dict[str, str], port: int) -> Process:
+    proc = Process(module, args, env, port)
+    proc.wait_ready("/health" if module == "service" else "/nope", timeout=30) \
+        if module == "service" else _wait_port(proc)
+    return proc
+
+
+def _wait_port(proc: Process) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", proc.port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{proc.log}: {proc.log.read_text()[-2000:]}")
+
+
+def measure(name: str, url: str) -> wrk.Load:
+    wrk.run(f"{url}/api/analytics/overview", BODY, seconds=2,
+            headers={"Accept-Encoding": "gzip"})  # warm-up
+    load = wrk.run(f"{url}/api/analytics/overview", BODY, seconds=SECONDS,
+                   headers={"Accept-Encoding": "gzip"})
+    print(f"  {name:10} {load.rps:9.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
+          f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}", flush=True)
+    return load
+
+
+def run() -> dict[str, Any]:
+    procs: list[Process] = []
+    redis = RedisServer().start()
+    try:
+        ours_port = free_port()
+        ours = start("service", [], {"PORT": str(ours_port), "HOST": "127.0.0.1",
+                                     "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING"}, ours_port)
+        procs.append(ours)
+        body, headers = post(ours.url)
+        body, headers = post(ours.url)
+        assert headers["X-Cache"] == "HIT", headers
+        size = len(body)
+        print(f"answer: {len(gzip.decompress(body))} B of JSON, {size} B gzipped on the wire")
+
+        base_port = free_port()
+        base = start("gunicorn", ["-w", "1", "-k", "gthread", "--threads", "4", "-b",
+                                  f"127.0.0.1:{base_port}", "bench.baseline_web:app"],
+                     {"REDIS_URL": redis.url, "ORIGIN_URL": ours.url}, base_port)
+        procs.append(base)
+        post(base.url, gz=False)
+
+        with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as f:
+            f.write(body)
+        ceil_port = free_port()
+        ceiling = start("bench.ceiling", ["--port", str(ceil_port), "--body-file", f.name,
+                                          "--gzip"], {}, ceil_port)
+        procs.append(ceiling)
+
+        print(f"wrk, 1 thread, 32 connections, {SECONDS} s each:")
+        results = {"ceiling": measure("ceiling", ceiling.url),
+                   "ours": measure("ours", ours.url),
+                   "baseline": measure("baseline", base.url)}
+        os.unlink(f.name)
+        return results
+    finally:
+        for p in procs:
+            p.stop()
+        redis.close()
+
+
+def main() -> None:
+    r = run()
+    ours, base, ceiling = r["ours"], r["baseline"], r["ceiling"]
+    print(f"ours / baseline: {ours.rps / base.rps:.1f}x (target >= 5x); "
+          f"ours / ceiling: {ours.rps / ceiling.rps:.2f}x (target >= 0.6x); "
+          f"ours p99 {ours.p99_ms:.2f} ms (target < 10 ms)")
+
+
+if __name__ == "__main__":
+    main()
