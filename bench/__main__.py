@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("upstream",)
+BENCHMARKS = ("upstream", "hitpath", "exports")
 
 
 def main(argv: list[str]) -> None:

@@ -14,6 +14,7 @@ NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old value
 
 LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
 LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
+EXPORT_TTL_SECONDS = 60.0  # absorbs double clicks and retries, yet never outlives its data by much
 
 
 class Keys:
@@ -27,6 +28,12 @@ class Keys:
         project = canonical.split("|", 1)[0]
         digest = hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
         return f"{self.prefix}:ans:{kind}:{project}:{digest}"
+
+    def export(self, canonical: str, fmt: str, page_size: str) -> str:
+        """A rendered export file (CSV or PDF) of one canonical question."""
+        project = canonical.split("|", 1)[0]
+        digest = hashlib.blake2b(f"{canonical}|{fmt}|{page_size}".encode(), digest_size=12)
+        return f"{self.prefix}:export:{project}:{digest.hexdigest()}"
 
     def day(self, project_id: str, metric: str, day: date) -> str:
         """The rows of one list metric for one UTC day.

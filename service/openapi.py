@@ -234,6 +234,47 @@ def _analytics_op(summary: str, schema: str, request: str = "AnalyticsRequest") 
     }
 
 
+_EXPORT_OP: dict[str, Any] = {
+    "post": {
+        "summary": "The range as a tidy CSV or a PDF report, built from the cached answers.",
+        "security": [{"bearer": []}, {}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("ExportRequest")}},
+        },
+        "responses": {
+            "200": {
+                "description": "The file, as an attachment named <project>_<start>_<end>.<ext>.",
+                "headers": {
+                    "X-Cache": {
+                        "description": "HIT when the rendered file came from the export "
+                        "cache, else MISS.",
+                        "schema": {"enum": ["HIT", "MISS"]},
+                    },
+                    "Content-Disposition": {
+                        "description": 'attachment; filename="<project>_<start>_<end>.<ext>"',
+                        "schema": {"type": "string"},
+                    },
+                },
+                "content": {
+                    "text/csv": {
+                        "schema": {"type": "string", "contentMediaType": "text/csv"},
+                    },
+                    "application/pdf": {
+                        "schema": {"type": "string", "contentMediaType": "application/pdf"},
+                    },
+                },
+            },
+            **_ERRORS,
+            "503": _problem(
+                "Every export renderer stayed busy, or Voiceflow is rate limiting or failing "
+                "and nothing cached can be served; see Retry-After."
+            ),
+        },
+    }
+}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -248,6 +289,7 @@ DOCUMENT: dict[str, Any] = {
         "/api/analytics/compare": _analytics_op(
             "Totals for a range and the previous period of equal length, with changes.", "Compare"
         ),
+        "/api/export": _EXPORT_OP,
         "/api/openapi.json": {
             "get": {
                 "summary": "This document.",

@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import views
+from .exports import views as exports
 from .openapi import openapi
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/analytics/overview", views.overview)
     app.router.add_post("/api/analytics/compare", views.compare)
+    app.router.add_post("/api/export", exports.export)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/health", views.health)
     app.router.add_get("/health/ready", views.ready)
