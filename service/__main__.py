@@ -11,6 +11,8 @@ from aiohttp import web
 from .app import create_app
 from .settings import Settings, SettingsError
 
+SHUTDOWN_SECONDS = 10.0  # in-flight requests get this long after SIGTERM (platforms allow 30)
+
 
 def main() -> None:
     try:
@@ -21,9 +23,16 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("service").info("starting with %s", settings.describe())
+    log = logging.getLogger("service")
+    log.info("starting with %s", settings.describe())
+    log.info("serving on http://%s:%d", settings.host, settings.port)
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=SHUTDOWN_SECONDS,
     )
 
 

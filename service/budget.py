@@ -89,6 +89,7 @@ class Budget:
         self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
+        self._turns = {False: asyncio.Lock(), True: asyncio.Lock()}  # by "is background"
         self.waited = 0.0  # seconds spent waiting for tokens, for status pages and benchmarks
 
     async def acquire(self, deadline: float) -> None:
@@ -99,16 +100,19 @@ class Budget:
         """
         bg = is_background()
         limit = deadline if bg else min(deadline, time.monotonic() + self._max_wait)
-        while True:
-            wait = await self._store.take_token(self.spec, self._clock(), bg)
-            if wait <= 0:
-                return
-            if time.monotonic() + wait > limit:
-                raise UpstreamRateLimited(
-                    "the upstream request budget is spent for now", retry_after=wait
-                )
-            self.waited += wait
-            await self._sleep(wait)
+        # One waiter per priority polls the bucket; the others queue behind it in arrival
+        # order (asyncio.Lock is FIFO), so a long paginated query is not starved by newer ones.
+        async with self._turns[bg]:
+            while True:
+                wait = await self._store.take_token(self.spec, self._clock(), bg)
+                if wait <= 0:
+                    return
+                if time.monotonic() + wait > limit:
+                    raise UpstreamRateLimited(
+                        "the upstream request budget is spent for now", retry_after=wait
+                    )
+                self.waited += wait
+                await self._sleep(wait)
 
     async def pause(self, seconds: float) -> None:
         """Voiceflow said 429: no process sends with this key for `seconds`."""

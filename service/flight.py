@@ -110,11 +110,20 @@ class SingleFlight:
 async def renewing(
     store: Store, leases: list[str], token: str, ttl: float, every: float
 ) -> AsyncIterator[None]:
-    """Keep `leases` held while the body runs (a long fetch), then release them."""
+    """Keep `leases` held while the body runs (a long fetch), then release them.
+
+    The renewer is stopped by an event, not cancelled: a cancellation that lands inside a
+    Redis call can be swallowed by the client, and a renewer that survived it would keep
+    renewing — and this block waiting for it — forever.
+    """
+    stop = asyncio.Event()
 
     async def renew() -> None:
         while True:
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
             if await store.renew(leases, token, ttl) < len(leases):
                 log.warning("lost a lease among %s while working", leases[:3])
                 return
@@ -123,7 +132,6 @@ async def renewing(
     try:
         yield
     finally:
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
+        stop.set()
+        await renewer
         await store.release(leases, token)

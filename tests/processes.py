@@ -57,7 +57,15 @@ class Process:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        """SIGTERM, then SIGKILL if it has not exited within 10 s (the log is kept then)."""
+        try:
+            self.kill(signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self._out.close()
+            raise RuntimeError(
+                f"{self.url} ignored SIGTERM for 10 s; log kept at {self.log}"
+            ) from None
         self._out.close()
         self.log.unlink(missing_ok=True)
 
