@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from redis.backoff import NoBackoff
 from .analytics import Analytics
 from .answers import AnswerCache, HotAnswers
 from .budget import Budget
+from .exports.pool import RenderPool
 from .fallback_store import FallbackStore
 from .flight import SingleFlight
 from .keys import Keys
@@ -32,7 +32,7 @@ from .store import MemoryStore, Watchers
 from .typedefs import (
     ANALYTICS,
     EXECUTOR,
-    EXPORT_SLOTS,
+    EXPORTS,
     HTTP_SESSION,
     SETTINGS,
     SOURCE,
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 REDIS_TIMEOUT = 0.5  # seconds per command; Redis answers in well under 1 ms when healthy
 REDIS_POOL_WAIT = 1.0  # seconds a burst may queue for one of the pool's connections
 REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
-EXECUTOR_THREADS = 4  # assembly and export rendering; more would only fight over the GIL
-EXPORT_RENDERS = 2  # concurrent export renders: below EXECUTOR_THREADS, so assembly keeps threads
+EXECUTOR_THREADS = 4  # overview assembly; more would only fight over the GIL
+EXPORT_RENDERS = 2  # export worker processes: renders at once; the rest queue briefly
 UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream requests
 
 
@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
-    app.cleanup_ctx.extend([store_ctx, executor_ctx, export_slots_ctx, upstream_ctx, analytics_ctx])
+    app.cleanup_ctx.extend([store_ctx, executor_ctx, exports_ctx, upstream_ctx, analytics_ctx])
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
     return app
@@ -107,10 +107,13 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def export_slots_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Export renders share the executor; this bounds how many may hold its threads."""
-    app[EXPORT_SLOTS] = asyncio.Semaphore(EXPORT_RENDERS)
-    yield
+async def exports_ctx(app: web.Application) -> AsyncIterator[None]:
+    pool = RenderPool(EXPORT_RENDERS)
+    app[EXPORTS] = pool
+    try:
+        yield
+    finally:
+        await pool.close()
 
 
 @asynccontextmanager

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
 
 from .analytics import Analytics
+from .exports.pool import RenderPool
 from .settings import Settings
 from .store import Store
 from .voiceflow import VoiceflowClient
@@ -20,4 +20,4 @@ UPSTREAM = web.AppKey("upstream", VoiceflowClient)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 ANALYTICS = web.AppKey("analytics", Analytics)
 SOURCE = web.AppKey("source", str)  # "voiceflow" or "demo"
-EXPORT_SLOTS = web.AppKey("export_slots", asyncio.Semaphore)  # bounds concurrent renders
+EXPORTS = web.AppKey("exports", RenderPool)

@@ -1,0 +1,120 @@
+"""The render pool: export builders run in a few worker processes, a bounded number at once.
+
+Processes, not threads: pandas and reportlab hold the GIL for most of their work. With two
+renders in threads of the web process, its event loop stalled for 74-219 ms and cached
+overviews' p99 rose from about 8 ms to 77-109 ms (bench/exports.py); with worker processes
+at a lower CPU priority, the loop only waits on a pipe (stalls about 10 ms, p99 about 13 ms).
+
+A request that cannot get a slot in time is told to retry (503 + Retry-After) instead of
+queueing without limit. A slot is held until its render ends, even if the client hangs up,
+so the bound holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
+from typing import Any, TypeVar
+
+from ..errors import ServiceUnavailable
+from . import jobs
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SLOT_WAIT_SECONDS = 5.0  # a queued export waits this long for a renderer; a person is watching
+WORKER_NICENESS = 10  # the OS weighs a worker at about a tenth of the web process
+RETRY_AFTER_SECONDS = 5.0  # renders take well under a second: the queue has drained by then
+
+
+class RenderPool:
+    """Export renders in `workers` worker processes; more requests than that wait briefly."""
+
+    def __init__(self, workers: int, *, wait: float = SLOT_WAIT_SECONDS) -> None:
+        self.workers = workers
+        self.wait = wait
+        self.slots = asyncio.Semaphore(workers)
+        self.running = 0  # renders submitted and not yet finished
+        # Started by the first render, not here: most processes (and tests) never export.
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._renders: set[asyncio.Task[Any]] = set()
+
+    async def run(self, job: Callable[..., T], *args: Any) -> T:
+        """`job(*args)` in a worker once a slot is free; 503 if none frees in time."""
+        try:
+            async with asyncio.timeout(self.wait):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "every export renderer is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
+            ) from None
+        self.running += 1
+        render = asyncio.create_task(self._render(job, args))
+        self._renders.add(render)
+        render.add_done_callback(self._finished)
+        return await asyncio.shield(render)  # a cancelled request leaves the render to finish
+
+    async def _render(self, job: Callable[..., T], args: tuple[Any, ...]) -> T:
+        executor = None
+        try:
+            # In a thread: starting the pool and its workers takes a while.
+            executor, future = await asyncio.to_thread(self._submit, job, args)
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            if executor is not None and executor is self._executor:  # the first to notice
+                log.error("an export worker died; new workers start with the next render")
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise ServiceUnavailable(
+                "the export renderer stopped; retry", retry_after=RETRY_AFTER_SECONDS
+            ) from None
+        finally:
+            self.running -= 1
+            self.slots.release()
+
+    def _submit(
+        self, job: Callable[..., T], args: tuple[Any, ...]
+    ) -> tuple[ProcessPoolExecutor, Future[T]]:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=_context(), initializer=_lower_priority
+                )
+            executor = self._executor
+        return executor, executor.submit(job, *args)
+
+    def _finished(self, render: asyncio.Task[Any]) -> None:
+        self._renders.discard(render)
+        if not render.cancelled():
+            render.exception()  # seen: if its request was cancelled, nobody else reads it
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._renders, return_exceptions=True)
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """In each worker: when CPUs are short, the OS runs the web process first, so a render
+    waits a little instead of the requests behind it."""
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
+
+
+def _context() -> BaseContext:
+    """forkserver: workers fork from a server that imported pandas and reportlab once, so a
+    new worker starts in milliseconds, and this multi-threaded process itself never forks."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([jobs.__name__, *jobs.HEAVY_MODULES])
+    return context
