@@ -35,9 +35,11 @@ def overview() -> Response:
     key = f"overview:{body['project_id']}:{body['start']}:{body['end']}:{body.get('tz', 'UTC')}"
 
     def fetch() -> Any:
-        req = urllib.request.Request(f"{ORIGIN}/api/analytics/overview",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{ORIGIN}/api/analytics/overview",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 

@@ -27,8 +27,9 @@ def main() -> None:
     args = parser.parse_args()
     with open(args.body_file, "rb") as f:
         body = f.read()
-    web.run_app(create(body, args.gzip), host="127.0.0.1", port=args.port, print=None,
-                access_log=None)
+    web.run_app(
+        create(body, args.gzip), host="127.0.0.1", port=args.port, print=None, access_log=None
+    )
 
 
 if __name__ == "__main__":

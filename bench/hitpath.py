@@ -31,16 +31,18 @@ def post(url: str, gz: bool = True) -> tuple[bytes, dict[str, str]]:
     headers = {"Content-Type": "application/json"}
     if gz:
         headers["Accept-Encoding"] = "gzip"
-    req = urllib.request.Request(f"{url}/api/analytics/overview", data=json.dumps(BODY).encode(),
-                                 headers=headers)
+    req = urllib.request.Request(
+        f"{url}/api/analytics/overview", data=json.dumps(BODY).encode(), headers=headers
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.read(), dict(resp.headers)
 
 
 def start(module: str, args: list[str], env: dict[str, str], port: int) -> Process:
     proc = Process(module, args, env, port)
-    proc.wait_ready("/health" if module == "service" else "/nope", timeout=30) \
-        if module == "service" else _wait_port(proc)
+    proc.wait_ready(
+        "/health" if module == "service" else "/nope", timeout=30
+    ) if module == "service" else _wait_port(proc)
     return proc
 
 
@@ -58,12 +60,17 @@ def _wait_port(proc: Process) -> None:
 
 
 def measure(name: str, url: str) -> wrk.Load:
-    wrk.run(f"{url}/api/analytics/overview", BODY, seconds=2,
-            headers={"Accept-Encoding": "gzip"})  # warm-up
-    load = wrk.run(f"{url}/api/analytics/overview", BODY, seconds=SECONDS,
-                   headers={"Accept-Encoding": "gzip"})
-    print(f"  {name:10} {load.rps:9.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
-          f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}", flush=True)
+    wrk.run(
+        f"{url}/api/analytics/overview", BODY, seconds=2, headers={"Accept-Encoding": "gzip"}
+    )  # warm-up
+    load = wrk.run(
+        f"{url}/api/analytics/overview", BODY, seconds=SECONDS, headers={"Accept-Encoding": "gzip"}
+    )
+    print(
+        f"  {name:10} {load.rps:9.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
+        f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}",
+        flush=True,
+    )
     return load
 
 
@@ -72,8 +79,17 @@ def run() -> dict[str, Any]:
     redis = RedisServer().start()
     try:
         ours_port = free_port()
-        ours = start("service", [], {"PORT": str(ours_port), "HOST": "127.0.0.1",
-                                     "REDIS_URL": redis.url, "LOG_LEVEL": "WARNING"}, ours_port)
+        ours = start(
+            "service",
+            [],
+            {
+                "PORT": str(ours_port),
+                "HOST": "127.0.0.1",
+                "REDIS_URL": redis.url,
+                "LOG_LEVEL": "WARNING",
+            },
+            ours_port,
+        )
         procs.append(ours)
         body, headers = post(ours.url)
         body, headers = post(ours.url)
@@ -82,23 +98,42 @@ def run() -> dict[str, Any]:
         print(f"answer: {len(gzip.decompress(body))} B of JSON, {size} B gzipped on the wire")
 
         base_port = free_port()
-        base = start("gunicorn", ["-w", "1", "-k", "gthread", "--threads", "4", "-b",
-                                  f"127.0.0.1:{base_port}", "bench.baseline_web:app"],
-                     {"REDIS_URL": redis.url, "ORIGIN_URL": ours.url}, base_port)
+        base = start(
+            "gunicorn",
+            [
+                "-w",
+                "1",
+                "-k",
+                "gthread",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{base_port}",
+                "bench.baseline_web:app",
+            ],
+            {"REDIS_URL": redis.url, "ORIGIN_URL": ours.url},
+            base_port,
+        )
         procs.append(base)
         post(base.url, gz=False)
 
         with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as f:
             f.write(body)
         ceil_port = free_port()
-        ceiling = start("bench.ceiling", ["--port", str(ceil_port), "--body-file", f.name,
-                                          "--gzip"], {}, ceil_port)
+        ceiling = start(
+            "bench.ceiling",
+            ["--port", str(ceil_port), "--body-file", f.name, "--gzip"],
+            {},
+            ceil_port,
+        )
         procs.append(ceiling)
 
         print(f"wrk, 1 thread, 32 connections, {SECONDS} s each:")
-        results = {"ceiling": measure("ceiling", ceiling.url),
-                   "ours": measure("ours", ours.url),
-                   "baseline": measure("baseline", base.url)}
+        results = {
+            "ceiling": measure("ceiling", ceiling.url),
+            "ours": measure("ours", ours.url),
+            "baseline": measure("baseline", base.url),
+        }
         os.unlink(f.name)
         return results
     finally:
@@ -110,9 +145,11 @@ def run() -> dict[str, Any]:
 def main() -> None:
     r = run()
     ours, base, ceiling = r["ours"], r["baseline"], r["ceiling"]
-    print(f"ours / baseline: {ours.rps / base.rps:.1f}x (target >= 5x); "
-          f"ours / ceiling: {ours.rps / ceiling.rps:.2f}x (target >= 0.6x); "
-          f"ours p99 {ours.p99_ms:.2f} ms (target < 10 ms)")
+    print(
+        f"ours / baseline: {ours.rps / base.rps:.1f}x (target >= 5x); "
+        f"ours / ceiling: {ours.rps / ceiling.rps:.2f}x (target >= 0.6x); "
+        f"ours p99 {ours.p99_ms:.2f} ms (target < 10 ms)"
+    )
 
 
 if __name__ == "__main__":
