@@ -31,6 +31,29 @@ class Analytics:
             "compare", query.canonical(), lambda: self._compare_data(query)
         )
 
+    async def refresh(self, kind: str, query: Query) -> Answer:
+        """Compute `kind` for `query` again now, fresh or not (the warmer's refresh-ahead),
+        through the same partitions and single flight as a request."""
+        compute = self._overview_data if kind == "overview" else self._compare_data
+        return await self._answers.refresh(kind, query.canonical(), lambda: compute(query))
+
+    async def peek(self, kind: str, query: Query) -> Answer | None:
+        """The stored answer, if any, without computing anything."""
+        return await self._answers.peek(kind, query.canonical())
+
+    async def estimate(self, kind: str, query: Query) -> int:
+        """Upstream queries a refresh would cost now, at least (pages beyond the first aside)."""
+        queries = [query, query.previous()] if kind == "compare" else [query]
+        total = 0
+        for q in queries:
+            first, last = utc_window(q.start, q.end, q.tz)
+            days = utc_days(first, last)
+            for metric in LIST_METRICS:
+                total += await self._partitions.estimate(q.project_id, metric, days)
+            end = last + timedelta(hours=1) - timedelta(milliseconds=1)
+            total += not await self._partitions.intents_cached(q.project_id, first, end)
+        return total
+
     async def _overview_data(self, query: Query) -> dict[str, Any]:
         """Every metric concurrently; assembly (CPU-bound for long ranges) in the executor."""
         first, last = utc_window(query.start, query.end, query.tz)

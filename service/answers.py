@@ -153,6 +153,24 @@ class AnswerCache:
         )
         return answer, "MISS"
 
+    async def refresh(self, kind: str, canonical: str, compute: Compute) -> Answer:
+        """Recompute and store now, through the single flight (a refresh already under way
+        anywhere is joined, not repeated)."""
+        key = self._keys.answer(kind, canonical)
+        started = self._clock()
+        return await self._flight.run(
+            key, lambda: self._compute(key, compute), lambda: self._newer(key, started)
+        )
+
+    async def peek(self, kind: str, canonical: str) -> Answer | None:
+        raw = await self._store.get(self._keys.answer(kind, canonical))
+        return Answer.decode(raw) if raw is not None else None
+
+    async def _newer(self, key: str, than: float) -> Answer | None:
+        raw = await self._store.get(key)
+        found = Answer.decode(raw) if raw is not None else None
+        return found if found is not None and found.generated_at >= than else None
+
     async def _fresh(self, key: str) -> Answer | None:
         raw = await self._store.get(key)
         found = Answer.decode(raw) if raw is not None else None

@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .budget import BucketSpec
+from .popularity import PopularitySpec
 from .redis_store import RedisStore
 from .store import MemoryStore
 
@@ -124,6 +125,19 @@ class FallbackStore:
     async def pause_until(self, key: str, until: float) -> None:
         await self._call(
             lambda: self._redis.pause_until(key, until), lambda: self._local.pause_until(key, until)
+        )
+
+    async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
+        await self._call(
+            lambda: self._redis.bump_scores(spec, counts, now),
+            lambda: self._local.bump_scores(spec, counts, now),
+        )
+
+    async def top_scores(
+        self, spec: PopularitySpec, k: int
+    ) -> tuple[float, list[tuple[str, float]]]:
+        return await self._call(
+            lambda: self._redis.top_scores(spec, k), lambda: self._local.top_scores(spec, k)
         )
 
     async def ping(self) -> None:

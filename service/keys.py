@@ -57,6 +57,31 @@ class Keys:
         return f"{key}:lease"
 
     @property
+    def popularity(self) -> str:
+        """Sorted set: answer (kind|canonical question) -> decaying popularity score."""
+        return f"{self.prefix}:{{pop}}:scores"
+
+    @property
+    def popularity_base(self) -> str:
+        """The base time the stored scores are expressed in (same hash tag as the set)."""
+        return f"{self.prefix}:{{pop}}:base"
+
+    @property
+    def warmer_leader(self) -> str:
+        """Lease naming the one warmer process that acts."""
+        return f"{self.prefix}:warmer:leader"
+
+    @property
+    def warmer_heartbeat(self) -> str:
+        """Written by every warmer process each beat; expires when none is alive."""
+        return f"{self.prefix}:warmer:heartbeat"
+
+    @property
+    def warmer_status(self) -> str:
+        """The acting warmer's report of its jobs: runs, keys refreshed, requests spent."""
+        return f"{self.prefix}:warmer:status"
+
+    @property
     def done_channel(self) -> str:
         """Pub/sub channel announcing that a leased computation finished."""
         return f"{self.prefix}:done"

@@ -92,7 +92,11 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 @web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[SETTINGS].api_token
+    """/api/* needs API_TOKEN when it is set; the warmer's pages need ADMIN_TOKEN instead."""
+    settings = request.app[SETTINGS]
+    token, name = settings.api_token, "API_TOKEN"
+    if request.path.startswith("/api/warmer/") and settings.admin_token is not None:
+        token, name = settings.admin_token, "ADMIN_TOKEN"
     if token is None or request.method == "OPTIONS" or not request.path.startswith("/api/"):
         return await handler(request)
     given = request.headers.get("Authorization", "")
@@ -100,5 +104,5 @@ async def api_token(request: web.Request, handler: Handler) -> web.StreamRespons
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         value.strip().encode(), token.reveal().encode()
     ):
-        raise Unauthorized("send Authorization: Bearer <API_TOKEN>", field="Authorization")
+        raise Unauthorized(f"send Authorization: Bearer <{name}>", field="Authorization")
     return await handler(request)

@@ -152,6 +152,66 @@ SCHEMAS: dict[str, Any] = {
             "embedded": _list({"type": "string"}),
         },
     },
+    "WarmerStatus": {
+        "type": "object",
+        "required": ["leader", "heartbeat", "jobs", "budget", "top"],
+        "properties": {
+            "leader": {"type": ["string", "null"], "description": "The acting warmer."},
+            "leader_since": {"type": ["string", "null"], "format": "date-time"},
+            "heartbeat": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["id", "age_seconds", "leader"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "age_seconds": {"type": "number"},
+                            "leader": {"type": "boolean"},
+                        },
+                    },
+                ]
+            },
+            "jobs": _list(
+                {
+                    "type": "object",
+                    "required": ["id", "name", "trigger", "next_run", "last_run"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "trigger": {"type": "string"},
+                        "next_run": {"type": ["string", "null"], "format": "date-time"},
+                        "last_run": {
+                            "description": "Its last report: refreshed, fresh, running, failed, "
+                            "upstream requests spent vs allowance, stopped early and why.",
+                            "type": ["object", "null"],
+                        },
+                    },
+                }
+            ),
+            "config": {"type": ["object", "null"]},
+            "budget": {"type": "object"},
+            "top": _list(
+                {
+                    "type": "object",
+                    "required": ["kind", "project_id", "start", "end", "tz", "score", "state"],
+                    "properties": {
+                        "kind": {"enum": ["overview", "compare"]},
+                        "project_id": _ID,
+                        "start": _DATE,
+                        "end": _DATE,
+                        "tz": {"type": "string"},
+                        "environment_id": _ENV,
+                        "score": {"type": "number"},
+                        "state": {"enum": ["fresh", "stale", "missing"]},
+                        "fresh_until": {"type": ["string", "null"], "format": "date-time"},
+                        "stale_in_seconds": {"type": ["integer", "null"]},
+                    },
+                }
+            ),
+            "updated_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "Ready": {
         "type": "object",
         "required": ["status", "failing", "checks"],
@@ -290,6 +350,20 @@ DOCUMENT: dict[str, Any] = {
             "Totals for a range and the previous period of equal length, with changes.", "Compare"
         ),
         "/api/export": _EXPORT_OP,
+        "/api/warmer/status": {
+            "get": {
+                "summary": "The warmer: leader, each job's last and next run, budget, and the "
+                "most popular answers with their freshness.",
+                "security": [{"bearer": []}, {}],
+                "responses": {
+                    "200": {
+                        "description": "Status. Needs ADMIN_TOKEN when it is set.",
+                        "content": {"application/json": {"schema": _ref("WarmerStatus")}},
+                    },
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
         "/api/openapi.json": {
             "get": {
                 "summary": "This document.",

@@ -117,6 +117,19 @@ class Partitions:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(done.wait(), max(left) + LEASE_GRACE_SECONDS)
 
+    async def estimate(self, project_id: str, metric: str, days: Sequence[date]) -> int:
+        """Upstream queries `days` would cost now (one per run of missing days; pages aside)."""
+        today = datetime.fromtimestamp(self._clock(), UTC).date()
+        wanted = [d for d in days if d <= today]
+        have = await self._load(project_id, metric, wanted)
+        return len(day_runs([d for d in wanted if d not in have]))
+
+    async def intents_cached(self, project_id: str, start: datetime, end: datetime) -> bool:
+        return (
+            await self._store.get(self._keys.intents(project_id, iso_z(start), iso_z(end)))
+            is not None
+        )
+
     async def _load(self, project_id: str, metric: str, days: Sequence[date]) -> dict[date, Day]:
         raws = await self._store.mget([self._keys.day(project_id, metric, d) for d in days])
         out = {}

@@ -49,6 +49,18 @@ class Query:
             self.environment_id,
         )
 
+    @classmethod
+    def from_canonical(cls, text: str) -> Query:
+        """The question back from its canonical spelling (popularity members carry it)."""
+        project_id, start, end, tz, env = text.split("|")
+        return cls(
+            project_id,
+            date.fromisoformat(start),
+            date.fromisoformat(end),
+            tz,
+            None if env == "*" else env,
+        )
+
     def canonical(self) -> str:
         """One spelling per question: the cache key's identity part."""
         return "|".join(

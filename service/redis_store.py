@@ -16,6 +16,7 @@ from .store import Watchers
 
 if TYPE_CHECKING:
     from .budget import BucketSpec
+    from .popularity import PopularitySpec
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,33 @@ end
 return 0
 """
 
+# Decaying popularity (see popularity.py). KEYS: scores, base. ARGV: now, half-life, keep,
+# rescale-at, then member/count pairs. Rescaling moves the base when weights grow large.
+_BUMP = """
+local now, half_life = tonumber(ARGV[1]), tonumber(ARGV[2])
+local base = tonumber(redis.call('GET', KEYS[2]) or '')
+if not base then
+  base = now
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+local exponent = (now - base) / half_life
+if exponent > tonumber(ARGV[4]) then
+  local factor = math.pow(2, -exponent)
+  local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #all, 2 do
+    redis.call('ZADD', KEYS[1], tonumber(all[i + 1]) * factor, all[i])
+  end
+  redis.call('SET', KEYS[2], ARGV[1])
+  exponent = 0
+end
+local weight = math.pow(2, exponent)
+for i = 5, #ARGV, 2 do
+  redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[i + 1]) * weight, ARGV[i])
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+return 0
+"""
+
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
@@ -109,6 +137,7 @@ class RedisStore:
         self._release = client.register_script(_RELEASE)
         self._take = client.register_script(_TAKE)
         self._pause = client.register_script(_PAUSE)
+        self._bump = client.register_script(_BUMP)
         self.watchers = watchers or Watchers()
         self._listener: asyncio.Task[None] | None = None
 
@@ -169,6 +198,21 @@ class RedisStore:
     async def pause_until(self, key: str, until: float) -> None:
         until_ms = int(until * 1000)
         await self._pause(keys=[key], args=[until_ms, until_ms - int(time.time() * 1000)])
+
+    async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
+        args: list[str | float | int] = [now, spec.half_life, spec.keep, spec.rescale_at]
+        for name, count in counts.items():
+            args += [name, count]
+        await self._bump(keys=[spec.scores, spec.base], args=args)
+
+    async def top_scores(
+        self, spec: PopularitySpec, k: int
+    ) -> tuple[float, list[tuple[str, float]]]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.get(spec.base)
+            pipe.zrevrange(spec.scores, 0, k - 1, withscores=True)
+            base, scored = await pipe.execute()
+        return float(base or 0.0), [(name.decode(), float(score)) for name, score in scored]
 
     async def ping(self) -> None:
         await self._r.ping()

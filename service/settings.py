@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+
+from .warmer_config import WarmerConfig, load_warmer_config
 
 T = TypeVar("T")
 
@@ -132,6 +134,29 @@ VARIABLES: tuple[Var, ...] = (
         "Upstream requests in flight per process (a compare needs 16 at once: 8 per period).",
     ),
     Var("UPSTREAM_MAX_PAGES", "200", "Page cap of one upstream query; reaching it is an error."),
+    Var(
+        "WARMER_CONFIG",
+        "",
+        "Path of the warmer's TOML file (schedule, top K, presets, "
+        "projects); see Tuning the warmer. Empty: built-in defaults.",
+    ),
+    Var(
+        "WARMER_EMBEDDED",
+        "true",
+        "With no REDIS_URL, run the warmer inside the web process (`true` or `false`).",
+    ),
+    Var("WARMER_INTERVAL_SECONDS", "", "Overrides `refresh.interval_seconds` (60)."),
+    Var("WARMER_TOP_K", "", "Overrides `refresh.top_k` (50)."),
+    Var("WARMER_MARGIN_SECONDS", "", "Overrides `refresh.margin_seconds` (30)."),
+    Var("WARMER_BUDGET_SHARE", "", "Overrides `refresh.budget_share` (0.3)."),
+    Var("WARMER_HALF_LIFE_SECONDS", "", "Overrides `popularity.half_life_seconds` (3600)."),
+    Var("WARMER_LEASE_SECONDS", "", "Overrides `leader.lease_seconds` (15)."),
+    Var(
+        "ADMIN_TOKEN",
+        "",
+        "When set, `/api/warmer/status` requires "
+        "`Authorization: Bearer <token>` (API_TOKEN is not enough).",
+    ),
     Var("LOG_LEVEL", "INFO", "Python logging level."),
 )
 
@@ -164,6 +189,9 @@ class Settings:
     upstream_concurrency: int = 16
     upstream_fallback_share: float = 0.25
     log_level: str = "INFO"
+    admin_token: Secret | None = None
+    warmer_embedded: bool = True
+    warmer: WarmerConfig = field(default_factory=WarmerConfig)
 
     @property
     def demo(self) -> bool:
@@ -239,7 +267,13 @@ class Settings:
             "log_level": read(
                 "LOG_LEVEL", _log_level, "must be one of DEBUG, INFO, WARNING, ERROR"
             ),
+            "admin_token": read("ADMIN_TOKEN", _token, "must be at least 16 characters"),
+            "warmer_embedded": read("WARMER_EMBEDDED", _bool, "must be true or false"),
         }
+        values["warmer"], problems = load_warmer_config(
+            environ.get("WARMER_CONFIG", "").strip(), environ
+        )
+        errors.extend(problems)
         if errors:
             raise SettingsError("invalid configuration: " + "; ".join(errors))
         return cls(**values)
@@ -249,7 +283,7 @@ class Settings:
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
-_SECRET_VARS = {"VOICEFLOW_API_KEY", "API_TOKEN", "REDIS_URL"}
+_SECRET_VARS = {"VOICEFLOW_API_KEY", "API_TOKEN", "REDIS_URL", "ADMIN_TOKEN"}
 
 
 def _shown(name: str, raw: str) -> str:
@@ -336,6 +370,13 @@ def _origins(raw: str) -> tuple[str, ...]:
         if origin != "*" and not re.fullmatch(r"https?://[^\s/]+", origin):
             raise ValueError(origin)
     return origins
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError(raw)
+    return value in {"true", "1", "yes"}
 
 
 def _log_level(raw: str) -> str:

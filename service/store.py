@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .budget import BucketSpec
+    from .popularity import PopularitySpec
 
 
 class Store(Protocol):
@@ -51,6 +52,14 @@ class Store(Protocol):
     async def pause_until(self, key: str, until: float) -> None:
         """Move the shared "paused until" time forward to `until` (never back)."""
 
+    async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
+        """Add decaying popularity to members, then trim the set to its most popular."""
+
+    async def top_scores(
+        self, spec: PopularitySpec, k: int
+    ) -> tuple[float, list[tuple[str, float]]]:
+        """The base time and the k highest stored scores, highest first."""
+
     async def ping(self) -> None: ...
 
 
@@ -87,6 +96,8 @@ class MemoryStore:
         self._data: dict[str, tuple[bytes, float]] = {}
         self.watchers = watchers or Watchers()
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (level, updated at)
+        self._scores: dict[str, dict[str, float]] = {}  # popularity sets
+        self._bases: dict[str, float] = {}
         self._clock = time.monotonic
 
     def _live(self, key: str) -> bytes | None:
@@ -149,6 +160,8 @@ class MemoryStore:
     def clear(self) -> None:
         self._data.clear()
         self._buckets.clear()
+        self._scores.clear()
+        self._bases.clear()
 
     async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
         paused = self._buckets.get(spec.pause, (0.0, 0.0))[0]
@@ -173,6 +186,29 @@ class MemoryStore:
     async def pause_until(self, key: str, until: float) -> None:
         current = self._buckets.get(key, (0.0, 0.0))[0]
         self._buckets[key] = (max(current, until), until)
+
+    async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
+        scores = self._scores.setdefault(spec.scores, {})
+        base = self._bases.setdefault(spec.base, now)
+        exponent = (now - base) / spec.half_life
+        if exponent > spec.rescale_at:
+            factor = 2.0**-exponent
+            for name in scores:
+                scores[name] *= factor
+            self._bases[spec.base], exponent = now, 0.0
+        weight = 2.0**exponent
+        for name, count in counts.items():
+            scores[name] = scores.get(name, 0.0) + count * weight
+        if len(scores) > spec.keep:
+            for name in sorted(scores, key=scores.__getitem__)[: len(scores) - spec.keep]:
+                del scores[name]
+
+    async def top_scores(
+        self, spec: PopularitySpec, k: int
+    ) -> tuple[float, list[tuple[str, float]]]:
+        scores = self._scores.get(spec.scores, {})
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return self._bases.get(spec.base, 0.0), best
 
     async def ping(self) -> None:
         return None

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import aiohttp
 from aiohttp import web
 
 from .analytics import Analytics
+from .core import Core
 from .exports.pool import RenderPool
 from .settings import Settings
 from .store import Store
-from .voiceflow import VoiceflowClient
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
-UPSTREAM = web.AppKey("upstream", VoiceflowClient)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
-ANALYTICS = web.AppKey("analytics", Analytics)
 SOURCE = web.AppKey("source", str)  # "voiceflow" or "demo"
+CORE = web.AppKey("core", Core)  # everything below is part of it, kept for short lookups
+STORE = web.AppKey("store", Store)
+ANALYTICS = web.AppKey("analytics", Analytics)
 EXPORTS = web.AppKey("exports", RenderPool)

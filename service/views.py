@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -11,7 +12,8 @@ from .answers import Answer
 from .fallback_store import FallbackStore
 from .jsonio import json_response, read_body
 from .query import parse_query_bytes
-from .typedefs import ANALYTICS, SETTINGS, SOURCE, STORE
+from .typedefs import ANALYTICS, CORE, SETTINGS, SOURCE, STORE
+from .warmer_state import heartbeat_age
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -20,6 +22,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
         await read_body(request, settings.max_body_bytes), settings.max_range_days
     )
     answer, status = await request.app[ANALYTICS].overview(query)
+    request.app[CORE].popularity.bump("overview", query.canonical())
     return send_answer(request, answer, status)
 
 
@@ -29,6 +32,7 @@ async def compare(request: web.Request) -> web.StreamResponse:
         await read_body(request, settings.max_body_bytes), settings.max_range_days
     )
     answer, status = await request.app[ANALYTICS].compare(query)
+    request.app[CORE].popularity.bump("compare", query.canonical())
     return send_answer(request, answer, status)
 
 
@@ -87,7 +91,11 @@ async def health(request: web.Request) -> web.StreamResponse:
 
 async def ready(request: web.Request) -> web.StreamResponse:
     """Readiness: 503 naming the failing checks; 200 when it can serve, even degraded."""
-    checks = {"store": await _store_check(request), "upstream": _upstream_check(request)}
+    checks: dict[str, dict[str, Any]] = {
+        "store": await _store_check(request),
+        "upstream": _upstream_check(request),
+        "warmer": await _warmer_check(request),
+    }
     states = {check["status"] for check in checks.values()}
     failing = sorted(name for name, check in checks.items() if check["status"] == "fail")
     status = "fail" if failing else "degraded" if "degraded" in states else "ok"
@@ -113,6 +121,24 @@ async def _store_check(request: web.Request) -> dict[str, str]:
             "process's share of the upstream budget until it is back",
         }
     return {"status": "ok", "kind": store.kind}
+
+
+async def _warmer_check(request: web.Request) -> dict[str, Any]:
+    """Degraded, not failed, when no warmer beats: answers are still served, only colder."""
+    core = request.app[CORE]
+    try:
+        age = await heartbeat_age(core.store, core.keys)
+    except Exception as exc:  # the store check reports the store itself
+        return {"status": "degraded", "detail": f"heartbeat unreadable ({type(exc).__name__})"}
+    limit = core.settings.warmer.heartbeat * 3
+    if age is None:
+        return {
+            "status": "degraded",
+            "heartbeat_age_seconds": None,
+            "detail": "no warmer heartbeat: is `python -m warmer` running?",
+        }
+    state = "ok" if age <= limit else "degraded"
+    return {"status": state, "heartbeat_age_seconds": round(age, 1)}
 
 
 def _upstream_check(request: web.Request) -> dict[str, str]:

@@ -7,11 +7,13 @@ Caching and planning live elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,20 @@ BACKOFF_BASE = 0.25  # seconds; doubled per retry, with full jitter
 BACKOFF_CAP = 4.0
 
 Row = dict[str, Any]
+
+
+_tally: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("tally", default=None)
+
+
+@contextlib.contextmanager
+def tally_requests() -> Iterator[list[int]]:
+    """Count the upstream requests made inside (and in tasks started inside): tally[0]."""
+    tally = [0]
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
 
 
 def iso_z(t: datetime) -> str:
@@ -193,6 +209,9 @@ class VoiceflowClient:
     ) -> tuple[int, float | None, Any]:
         async with self._slots:
             self.requests_sent += 1
+            tally = _tally.get()
+            if tally is not None:
+                tally[0] += 1
             return await self._send(body, headers, remaining)
 
     async def _send(

@@ -60,6 +60,7 @@ def make_settings(sim: Sim, redis_url: str | None = None, **env: str) -> Setting
         "VOICEFLOW_ANALYTICS_URL": sim.url,
         "UPSTREAM_RATE_PER_SECOND": "10000",
         "UPSTREAM_BURST": "10000",
+        "WARMER_EMBEDDED": "false",  # tests of the warmer turn it on
         **env,
     }
     if redis_url is not None:

@@ -1,0 +1,173 @@
+"""The service's working parts, built once per process from settings.
+
+The web app and the warmer both open the same core — store, upstream budget and client,
+partitions, answers, popularity — so nothing about fetching or caching is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from .analytics import Analytics
+from .answers import AnswerCache, HotAnswers
+from .budget import Budget
+from .fallback_store import FallbackStore
+from .flight import SingleFlight
+from .keys import Keys
+from .partitions import Partitions
+from .popularity import Popularity
+from .redis_store import RedisStore
+from .settings import Secret, Settings
+from .simulator.app import SimulatorConfig, create_simulator_app
+from .store import MemoryStore, Store, Watchers
+from .voiceflow import VoiceflowClient
+
+log = logging.getLogger(__name__)
+
+REDIS_TIMEOUT = 0.5  # seconds per command; Redis answers in well under 1 ms when healthy
+REDIS_POOL_WAIT = 1.0  # seconds a burst may queue for one of the pool's connections
+REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
+EXECUTOR_THREADS = 4  # overview assembly; more would only fight over the GIL
+DEMO_KEY = "VF.WS.demo-bundled-simulator"
+UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream connections
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    settings: Settings
+    source: str  # "voiceflow" or "demo"
+    keys: Keys
+    store: Store
+    executor: ThreadPoolExecutor
+    budget: Budget
+    client: VoiceflowClient
+    answers: AnswerCache
+    analytics: Analytics
+    popularity: Popularity
+
+
+@asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Every part, opened in order and closed in reverse (only what was opened)."""
+    source = "demo" if settings.demo else "voiceflow"
+    keys = Keys(source)
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings, keys))
+        executor = ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="vfac-cpu")
+        stack.callback(executor.shutdown, wait=True, cancel_futures=True)
+        url, key = await stack.enter_async_context(upstream_endpoint(settings))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=UPSTREAM_CONNECTIONS, ttl_dns_cache=300)
+            )
+        )
+        budget = Budget(
+            store,
+            key.reveal(),
+            rate=settings.upstream_rate,
+            burst=settings.upstream_burst,
+            background_share=settings.upstream_background_share,
+            max_wait=settings.upstream_max_wait,
+        )
+        client = VoiceflowClient(
+            session,
+            url,
+            key,
+            timeout=settings.upstream_timeout,
+            deadline=settings.upstream_deadline,
+            max_retries=settings.upstream_max_retries,
+            max_pages=settings.upstream_max_pages,
+            budget=budget,
+            concurrency=settings.upstream_concurrency,
+        )
+        flight = SingleFlight(store)
+        answers = AnswerCache(
+            store,
+            keys,
+            flight,
+            source,
+            soft_ttl=settings.cache_ttl,
+            hard_ttl=settings.cache_stale,
+            hot=HotAnswers(settings.cache_local),
+        )
+        stack.push_async_callback(answers.close)
+        partitions = Partitions(store, keys, client, flight, settings)
+        popularity = Popularity(store, keys, half_life=settings.warmer.half_life)
+        await stack.enter_async_context(popularity.flushing())
+        yield Core(
+            settings,
+            source,
+            keys,
+            store,
+            executor,
+            budget,
+            client,
+            answers,
+            Analytics(partitions, answers, executor),
+            popularity,
+        )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
+    """Redis (falling back to memory while it is down), or memory alone with no REDIS_URL."""
+    if settings.redis_url is None:
+        log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
+        yield MemoryStore()
+        return
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url.reveal(),
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_POOL_WAIT,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        # No silent retries: a failing command switches to the in-process store at once.
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+    watchers = Watchers()
+    store = FallbackStore(
+        RedisStore(aioredis.Redis(connection_pool=pool), keys.done_channel, watchers),
+        MemoryStore(watchers),
+        local_share=settings.upstream_fallback_share,
+    )
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def upstream_endpoint(settings: Settings) -> AsyncIterator[tuple[str, Secret]]:
+    """Voiceflow's URL and key; with no key, the bundled simulator on loopback instead."""
+    if settings.voiceflow_api_key is not None:
+        yield settings.voiceflow_url, settings.voiceflow_api_key
+        return
+    # One fixed key: the simulator is only on loopback, and processes sharing a Redis in demo
+    # mode then share one upstream budget, as they would with a real key.
+    key = Secret(DEMO_KEY)
+    runner = web.AppRunner(
+        create_simulator_app(SimulatorConfig(api_keys=(key.reveal(),)), control=False),
+        access_log=None,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        log.info(
+            "VOICEFLOW_API_KEY is not set: serving demo data from the bundled simulator at %s", url
+        )
+        yield url, key
+    finally:
+        await runner.cleanup()

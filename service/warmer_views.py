@@ -1,0 +1,98 @@
+"""`GET /api/warmer/status`: what the warmer did, will do, and how fresh the top answers are."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from .jsonio import json_response
+from .popularity import parse_member
+from .query import Query
+from .typedefs import CORE
+from .warmer_state import heartbeat, read_status
+
+TOP_SHOWN = 20  # popular answers listed with their freshness
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def warmer_status(request: web.Request) -> web.StreamResponse:
+    core = request.app[CORE]
+    now = time.time()
+    status = await read_status(core.store, core.keys)
+    beat = await heartbeat(core.store, core.keys)
+    settings = core.settings
+    runs = {job: _run(report) for job, report in status.get("last_runs", {}).items()}
+    return json_response(
+        {
+            "leader": status.get("leader", {}).get("id"),
+            "leader_since": iso(status.get("leader", {}).get("since")),
+            "heartbeat": None
+            if beat is None
+            else {
+                "id": beat["id"],
+                "age_seconds": round(now - beat["at"], 1),
+                "leader": beat["leader"],
+            },
+            "jobs": [
+                {
+                    **job,
+                    "next_run": iso(job["next_run"]),
+                    "last_run": runs.get(job["id"].split("@")[0]),
+                }
+                for job in status.get("schedule", [])
+            ],
+            "config": status.get("config"),
+            "budget": {
+                "upstream_rate_per_second": settings.upstream_rate,
+                "background_share": settings.upstream_background_share,
+                "warmer_share_per_run": settings.warmer.budget_share,
+            },
+            "top": await _top(request, now),
+            "updated_at": iso(status.get("updated_at")),
+        }
+    )
+
+
+def _run(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **report,
+        "started": iso(report["started"]),
+        "finished": iso(report["finished"]),
+        "seconds": round(report["finished"] - report["started"], 2),
+    }
+
+
+async def _top(request: web.Request, now: float) -> list[dict[str, Any]]:
+    core = request.app[CORE]
+    out = []
+    for name, score in await core.popularity.top(TOP_SHOWN):
+        kind, canonical = parse_member(name)
+        try:
+            query = Query.from_canonical(canonical)
+        except ValueError:
+            continue
+        answer = await core.analytics.peek(kind, query)
+        state = "missing" if answer is None else "fresh" if now < answer.fresh_until else "stale"
+        out.append(
+            {
+                "kind": kind,
+                "project_id": query.project_id,
+                "start": query.start.isoformat(),
+                "end": query.end.isoformat(),
+                "tz": query.tz,
+                "environment_id": query.environment_id,
+                "score": round(score, 3),
+                "state": state,
+                "fresh_until": iso(answer.fresh_until) if answer else None,
+                "stale_in_seconds": round(answer.fresh_until - now) if answer else None,
+            }
+        )
+    return out

@@ -1,0 +1,177 @@
+"""The warmer's two jobs, and the plan that shows what the next run would do.
+
+Both go through the service's own code: `Analytics.refresh` (day partitions, single flight,
+the upstream budget at background priority), so a refresh costs what a request would.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from service.budget import background
+from service.core import Core
+from service.errors import ProblemError
+from service.keys import Keys
+from service.popularity import parse_member
+from service.query import Query
+from service.timezones import zone
+from service.voiceflow import tally_requests
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    kind: str
+    query: Query
+    score: float | None  # popularity; None for configured presets
+    label: str
+
+
+@dataclass(slots=True)
+class Decision:
+    candidate: Candidate
+    action: str  # "refresh", "fresh", "running"
+    stale_in: float | None  # seconds until the stored answer goes stale; None: none stored
+    estimate: int | None = None  # upstream queries a refresh would cost (plan only)
+
+
+@dataclass(slots=True)
+class Report:
+    job: str
+    started: float
+    finished: float = 0.0
+    candidates: int = 0
+    refreshed: int = 0
+    fresh: int = 0
+    running: int = 0
+    failed: int = 0
+    upstream: int = 0  # requests this run made
+    allowance: float = 0.0  # its share of the budget for the run
+    stopped_early: str | None = None
+    acted_by: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def preset_range(kind: str, today: date) -> tuple[date, date]:
+    if kind == "month_to_date":
+        return today.replace(day=1), today
+    days = int(kind.removeprefix("last_"))
+    return today - timedelta(days=days - 1), today
+
+
+async def popular(core: Core, k: int) -> list[Candidate]:
+    out = []
+    for name, score in await core.popularity.top(k):
+        kind, canonical = parse_member(name)
+        if kind not in ("overview", "compare"):
+            continue
+        try:
+            query = Query.from_canonical(canonical)
+        except ValueError:
+            continue  # written by another version; it will decay away
+        out.append(Candidate(kind, query, score, f"{kind} {canonical}"))
+    return out
+
+
+def presets(core: Core, now: float) -> list[Candidate]:
+    out = []
+    for project in core.settings.warmer.projects:
+        today = datetime.fromtimestamp(now, UTC).astimezone(zone(project.tz)).date()
+        for kind in project.presets:
+            start, end = preset_range(kind, today)
+            query = Query(project.id, start, end, project.tz)
+            out.append(Candidate("overview", query, None, f"{kind} {project.id} {project.tz}"))
+    return out
+
+
+async def decide(core: Core, candidate: Candidate, horizon: float, now: float) -> Decision:
+    answer = await core.analytics.peek(candidate.kind, candidate.query)
+    stale_in = None if answer is None else answer.fresh_until - now
+    if answer is not None and answer.fresh_until > horizon:
+        return Decision(candidate, "fresh", stale_in)
+    key = Keys.lease(core.keys.answer(candidate.kind, candidate.query.canonical()))
+    if await core.store.get(key) is not None:
+        return Decision(candidate, "running", stale_in)
+    return Decision(candidate, "refresh", stale_in)
+
+
+async def run(
+    core: Core,
+    job: str,
+    candidates: list[Candidate],
+    *,
+    until_next: float,
+    acting: Any,
+    acted_by: str,
+) -> Report:
+    """Refresh, most important first, what goes stale before the next run plus the margin;
+    stop when this run's share of the upstream budget is spent or leadership is lost."""
+    cfg, now = core.settings.warmer, time.time()
+    report = Report(
+        job,
+        now,
+        candidates=len(candidates),
+        acted_by=acted_by,
+        allowance=cfg.budget_share * core.settings.upstream_rate * until_next,
+    )
+    horizon = now + until_next + cfg.margin
+    with tally_requests() as spent:
+        for candidate in candidates:
+            if not acting():
+                report.stopped_early = "no longer the leader"
+                break
+            if spent[0] >= report.allowance:
+                report.stopped_early = (
+                    f"budget share spent: {spent[0]} of {report.allowance:.0f} upstream requests"
+                )
+                break
+            decision = await decide(core, candidate, horizon, time.time())
+            if decision.action != "refresh":
+                report.fresh += decision.action == "fresh"
+                report.running += decision.action == "running"
+                continue
+            try:
+                with background():
+                    await core.analytics.refresh(candidate.kind, candidate.query)
+                report.refreshed += 1
+            except ProblemError as exc:
+                report.failed += 1
+                report.errors = [*report.errors[-4:], f"{candidate.label}: {exc.detail}"]
+                if exc.status in (503, 504):  # rate limited or upstream down: try next run
+                    report.stopped_early = f"upstream unavailable: {exc.detail}"
+                    break
+        report.upstream = spent[0]
+    report.finished = time.time()
+    if report.stopped_early:
+        log.warning("%s stopped early: %s", job, report.stopped_early)
+    log.info(
+        "%s: %d refreshed, %d fresh, %d running, %d failed, %d upstream requests",
+        job,
+        report.refreshed,
+        report.fresh,
+        report.running,
+        report.failed,
+        report.upstream,
+    )
+    return report
+
+
+async def plan(core: Core, until_next: float) -> list[Decision]:
+    """What the next runs would do and why, without calling upstream."""
+    now = time.time()
+    horizon = now + until_next + core.settings.warmer.margin
+    decisions = []
+    for candidate in presets(core, now) + await popular(core, core.settings.warmer.top_k):
+        decision = await decide(core, candidate, horizon, now)
+        if decision.action == "refresh":
+            decision.estimate = await core.analytics.estimate(candidate.kind, candidate.query)
+        decisions.append(decision)
+    return decisions

@@ -1,0 +1,161 @@
+"""The warmer's schedule on APScheduler 3 (AsyncIOScheduler), run by whichever process holds
+the leader lease. Runs in `python -m warmer`, or inside the web process with no Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from service.core import Core
+from service.warmer_state import read_status, write_status
+
+from . import jobs
+from .leader import Leader
+
+log = logging.getLogger(__name__)
+
+FIRST_RUN_DELAY = 1.0  # seconds after start: the leader lease is settled by then
+HISTORY = 20  # runs kept in the status report
+
+
+class Warmer:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        cfg = core.settings.warmer
+        self.leader = Leader(core.store, core.keys, lease=cfg.lease, heartbeat=cfg.heartbeat)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        # coalesce: a backlog of missed runs becomes one; max_instances: never two at once;
+        # misfire grace: a run later than this (e.g. the process was paused) is skipped.
+        common: dict[str, Any] = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(cfg.misfire_grace),
+        }
+        first = datetime.now(UTC) + timedelta(seconds=FIRST_RUN_DELAY)
+        trigger = (
+            CronTrigger.from_crontab(cfg.cron, timezone=UTC)
+            if cfg.cron
+            else IntervalTrigger(seconds=cfg.interval)
+        )
+        self.scheduler.add_job(
+            self.refresh_ahead,
+            trigger,
+            id="refresh",
+            name="refresh-ahead",
+            next_run_time=first,
+            **common,
+        )
+        if cfg.projects:
+            self.scheduler.add_job(
+                self.presets,
+                IntervalTrigger(seconds=cfg.interval),
+                id="presets",
+                name="presets (stale check)",
+                next_run_time=first,
+                **common,
+            )
+            minute, second = divmod(int(cfg.after_midnight), 60)
+            for tz in sorted({p.tz for p in cfg.projects}):
+                self.scheduler.add_job(
+                    self.presets,
+                    CronTrigger(hour=0, minute=minute, second=second, timezone=tz),
+                    id=f"presets@{tz}",
+                    name=f"presets after midnight in {tz}",
+                    **common,
+                )
+
+    def until_next(self, job_id: str) -> float:
+        """Seconds from now to the job's next run (its horizon: what must stay fresh)."""
+        job = self.scheduler.get_job(job_id)
+        nxt = job.next_run_time if job is not None else None
+        fallback = self.core.settings.warmer.interval
+        return fallback if nxt is None else max(1.0, nxt.timestamp() - time.time())
+
+    async def refresh_ahead(self) -> None:
+        if self.leader.acting:
+            candidates = await jobs.popular(self.core, self.core.settings.warmer.top_k)
+            await self._run("refresh", candidates)
+
+    async def presets(self) -> None:
+        if self.leader.acting:
+            await self._run("presets", jobs.presets(self.core, time.time()))
+
+    async def _run(self, job_id: str, candidates: list[jobs.Candidate]) -> None:
+        log.info("warmer %s runs %s", self.leader.id, job_id)
+        try:
+            report = await jobs.run(
+                self.core,
+                job_id,
+                candidates,
+                until_next=self.until_next(job_id),
+                acting=lambda: self.leader.acting,
+                acted_by=self.leader.id,
+            )
+            log.info("warmer %s finished %s", self.leader.id, job_id)
+            await self._record(report.as_dict())
+        except Exception:  # a job must not kill the scheduler; the next run tries again
+            log.exception("warmer job %s failed", job_id)
+
+    async def _record(self, report: dict[str, Any]) -> None:
+        status = await read_status(self.core.store, self.core.keys)
+        history = [*status.get("history", []), report][-HISTORY:]
+        last = {**status.get("last_runs", {}), report["job"]: report}
+        await write_status(
+            self.core.store,
+            self.core.keys,
+            {
+                "updated_at": time.time(),
+                "leader": {"id": self.leader.id, "since": self.leader.since},
+                "schedule": self.schedule(),
+                "config": self.config(),
+                "last_runs": last,
+                "history": history,
+            },
+        )
+
+    def schedule(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": job.id,
+                "name": job.name,
+                "trigger": str(job.trigger),
+                "next_run": job.next_run_time.timestamp() if job.next_run_time else None,
+            }
+            for job in self.scheduler.get_jobs()
+        ]
+
+    def config(self) -> dict[str, Any]:
+        cfg = self.core.settings.warmer
+        return {
+            "source": cfg.source,
+            "interval": cfg.interval,
+            "cron": cfg.cron,
+            "top_k": cfg.top_k,
+            "margin": cfg.margin,
+            "budget_share": cfg.budget_share,
+            "half_life": cfg.half_life,
+            "projects": [p.id for p in cfg.projects],
+            "lease": cfg.lease,
+        }
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with self.leader.running():
+            self.scheduler.start()
+            log.info(
+                "warmer %s started: %s",
+                self.leader.id,
+                ", ".join(f"{j.name} ({j.trigger})" for j in self.scheduler.get_jobs()),
+            )
+            try:
+                yield
+            finally:
+                self.scheduler.shutdown(wait=False)
