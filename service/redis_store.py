@@ -235,7 +235,7 @@ class RedisStore:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._r.aclose()
+        await self._r.aclose(close_connection_pool=True)  # the pool was passed in
 
     async def _subscribe(self) -> PubSub:
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 
 from .conftest import body
 from .processes import Process, sim_control, start_service, start_simulator
-from .redis_server import RedisServer
+from .redis_server import RedisServer, free_port
 
 KEY = "VF.WS.fleet-test-key"
 FEB = body(start="2025-02-01", end="2025-02-28")
@@ -171,3 +172,60 @@ async def test_two_processes_share_one_upstream_budget(redis_url: str) -> None:
         for proc in fleet:
             proc.stop()
         sim.stop()
+
+
+def acting_log(proc: Process) -> list[tuple[float, str]]:
+    """(time, event) of the lines where a warmer took the lead or ran or finished a job."""
+    out = []
+    for line in proc.log.read_text().splitlines():
+        found = re.match(r"(\S+ \S+) \S+ \S+: warmer \S+ (is now the leader|runs|finished)", line)
+        if found:
+            at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            out.append((at, found.group(2)))
+    return out
+
+
+def start_warmer(sim: Process, redis_url: str) -> Process:
+    env = {
+        "REDIS_URL": redis_url,
+        "VOICEFLOW_API_KEY": KEY,
+        "VOICEFLOW_ANALYTICS_URL": sim.url,
+        "WARMER_LEASE_SECONDS": "3",
+        "WARMER_INTERVAL_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    return Process("warmer", [], env, free_port())
+
+
+async def test_two_warmers_one_leader_and_takeover_after_sigkill(
+    fleet_sim: Process, redis_url: str
+) -> None:
+    """Two warmer processes: one acts; SIGKILL it and the other acts within the lease TTL."""
+    warmers = [start_warmer(fleet_sim, redis_url) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            acting = [w for w in warmers if any(e == "runs" for _, e in acting_log(w))]
+            if acting:
+                break
+            await asyncio.sleep(0.2)
+        assert len(acting) == 1, "exactly one warmer should act"
+        leader = acting[0]
+        other = next(w for w in warmers if w is not leader)
+        await asyncio.sleep(2)
+        assert not any(e == "runs" for _, e in acting_log(other))
+        leader.kill()
+        killed = time.time()
+        while time.time() < killed + 10:
+            took = [t for t, e in acting_log(other) if e == "runs" and t > killed]
+            if took:
+                break
+            await asyncio.sleep(0.1)
+        assert took, "the other warmer never took over"
+        # Lease 3 s, checked every second, one job interval of 1 s.
+        assert took[0] - killed <= 3 + 1 + 1 + 0.5, took[0] - killed
+        last_of_leader = max(t for t, e in acting_log(leader) if e in ("runs", "finished"))
+        assert min(t for t, e in acting_log(other) if e == "runs") > last_of_leader
+    finally:
+        for w in warmers:
+            w.stop()
