@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("upstream", "hitpath", "exports")
+BENCHMARKS = ("upstream", "hitpath", "workload", "warmer", "exports")
 
 
 def main(argv: list[str]) -> None:
