@@ -46,13 +46,13 @@ def answered(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def day_fetches(log: list[dict[str, Any]]) -> Counter[tuple[str, date]]:
-    """(metric, UTC day) → distinct queries that covered it (pages of one query count once)."""
+    """(metric, UTC day) → queries that covered it (each query's cursor-less first page)."""
     seen: Counter[tuple[str, date]] = Counter()
-    for name, start, end in {
+    for name, start, end in [
         (e["name"], e["startTime"], e["endTime"])
         for e in answered(log)
-        if e["name"] in LIST_METRICS
-    }:
+        if e["name"] in LIST_METRICS and e["cursor"] is None
+    ]:
         d = datetime.fromisoformat(start).date()
         while d <= datetime.fromisoformat(end).date():
             seen[(name, d)] += 1

@@ -58,6 +58,8 @@ class Analytics:
         """Every metric concurrently; assembly (CPU-bound for long ranges) in the executor."""
         first, last = utc_window(query.start, query.end, query.tz)
         days = utc_days(first, last)
+        if last < first:  # local dates the zone skipped (e.g. Pacific/Apia on 2011-12-30)
+            days = []
         metric_days, intents = await asyncio.gather(
             asyncio.gather(
                 *(self._partitions.days(query.project_id, m, days) for m in LIST_METRICS)
@@ -71,8 +73,13 @@ class Analytics:
         return await loop.run_in_executor(self._executor, build_overview, query, metrics, intents)
 
     async def _compare_data(self, query: Query) -> dict[str, Any]:
-        """Both periods through the overview cache, concurrently."""
-        (current, _), (previous, _) = await asyncio.gather(
-            self.overview(query), self.overview(query.previous())
+        """Both periods through the overview cache, concurrently, and fresh: a compare is
+        stamped with the time it is built, so it must not be built from stale overviews."""
+        current, previous = await asyncio.gather(
+            self._fresh_overview(query), self._fresh_overview(query.previous())
         )
         return build_compare(current.body(), previous.body())
+
+    async def _fresh_overview(self, query: Query) -> Answer:
+        answer, status = await self.overview(query)
+        return await self.refresh("overview", query) if status == "STALE" else answer

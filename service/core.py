@@ -101,7 +101,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             hot=HotAnswers(settings.cache_local),
         )
         stack.push_async_callback(answers.close)
-        partitions = Partitions(store, keys, client, flight, settings)
+        partitions = Partitions(store, keys, client, flight, settings, executor)
         popularity = Popularity(store, keys, half_life=settings.warmer.half_life)
         await stack.enter_async_context(popularity.flushing())
         yield Core(

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .budget import BucketSpec
@@ -28,7 +29,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROBE_EVERY = 1.0  # seconds between pings while degraded: recovery within about this long
-_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+# Unreachable, slow, or refusing writes (full under `noeviction`, a replica after failover):
+# each means this process cannot use Redis now. Any other Redis error is one too, rather than
+# a 500 for the client; it is logged with its class.
+_DOWN = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    RedisError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 class FallbackStore:

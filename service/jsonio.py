@@ -27,10 +27,15 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
         raise PayloadTooLarge(
             f"the body is {request.content_length} bytes; at most {max_bytes} are accepted"
         )
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
-    return raw
+    # Read to the end, in as many chunks as the body arrives in, stopping past the limit.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -18,7 +18,9 @@ DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 EXPORT_FORMATS = ("csv", "pdf")
 PAGE_SIZES = ("A4", "Letter")
 
-QUERY_MEMO = 4096  # distinct request bodies remembered (a few hundred bytes each)
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # Voiceflow has no data outside
+QUERY_MEMO = 4096  # distinct request bodies remembered...
+MEMO_MAX_BODY = 512  # ...each at most this long, so the memo stays under 2 MiB
 
 _COMMON = {"project_id", "start", "end", "tz", "environment_id"}
 _EXPORT = _COMMON | {"format", "page_size"}
@@ -81,10 +83,16 @@ class ExportQuery:
     page_size: str = "A4"
 
 
-@functools.lru_cache(maxsize=QUERY_MEMO)
 def parse_query_bytes(raw: bytes, max_days: int) -> Query:
     """parse_query of a raw JSON body, remembered: dashboards repeat the same few bodies, and
-    a repeat then skips decoding and validation. Rejections are not remembered."""
+    a repeat then skips decoding and validation. Rejections and long bodies are not kept."""
+    if len(raw) > MEMO_MAX_BODY:
+        return parse_query(parse_json(raw), max_days)
+    return _remembered(raw, max_days)
+
+
+@functools.lru_cache(maxsize=QUERY_MEMO)
+def _remembered(raw: bytes, max_days: int) -> Query:
     return parse_query(parse_json(raw), max_days)
 
 
@@ -149,9 +157,12 @@ def _date(body: dict[str, Any], name: str) -> date:
     if not isinstance(value, str) or not DATE_RE.fullmatch(value):
         raise ValidationError(f"{name} must be a date as YYYY-MM-DD", field=name)
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{name} is not a calendar date: {value}", field=name) from None
+    if not EARLIEST <= day <= LATEST:
+        raise ValidationError(f"{name} must be between {EARLIEST} and {LATEST}", field=name)
+    return day
 
 
 def _tz(value: Any, start: date, end: date) -> str:

@@ -89,9 +89,11 @@ def split_days(
     for row in rows:
         period = row.get("period")
         try:
-            t = datetime.fromisoformat(period).astimezone(UTC)  # type: ignore[arg-type]
+            t = datetime.fromisoformat(period)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
+        # Periods are UTC; one written without an offset is read as UTC, not as local time.
+        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
         bucket = sums.get(t.date())
         if bucket is None:
             continue

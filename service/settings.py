@@ -279,8 +279,10 @@ class Settings:
         return cls(**values)
 
     def describe(self) -> dict[str, str]:
-        """A loggable view: every setting, secrets masked."""
-        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        """A loggable view: every setting, secrets (and credentials in URLs) masked."""
+        shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        shown["voiceflow_url"] = re.sub(r"//[^/@]*@", "//***@", self.voiceflow_url)
+        return shown
 
 
 _SECRET_VARS = {"VOICEFLOW_API_KEY", "API_TOKEN", "REDIS_URL", "ADMIN_TOKEN"}

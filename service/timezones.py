@@ -67,24 +67,39 @@ def utc_window(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
     return first, last
 
 
-@functools.lru_cache(maxsize=4096)
 def non_whole_hour_offset(tz: str, start: date, end: date) -> str | None:
-    """The first offset in [start, end] (local dates) that is not whole hours, as text, or None.
-
-    Checked hour by hour in UTC over the range (at most ~8.8k steps for 366 days), so a
-    transition in the middle of a day is not missed.
-    """
-    zi = zone(tz)
-    t, last = _rough_window(start, end)
-    step = timedelta(minutes=30)  # zones change offset on the hour or half hour
-    while t <= last:
-        offset = t.astimezone(zi).utcoffset() or timedelta()
-        if offset.total_seconds() % 3600:
-            minutes = int(offset.total_seconds() // 60)
-            sign = "+" if minutes >= 0 else "-"
-            return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-        t += step
+    """The first offset in force over local dates [start, end] that is not whole hours, as
+    text (e.g. "UTC+05:30"), or None. Offsets come from each year's cached segments, so a
+    request costs a few comparisons, not a walk over the range."""
+    lo, hi = _rough_window(start, end)
+    for year in range(lo.year, hi.year + 1):
+        for seg_start, seg_end, offset in _segments(tz, year):
+            if seg_start <= hi and seg_end >= lo and offset % 3600:
+                minutes = offset // 60
+                sign = "+" if minutes >= 0 else "-"
+                return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
     return None
+
+
+@functools.lru_cache(maxsize=2048)
+def _segments(tz: str, year: int) -> tuple[tuple[datetime, datetime, int], ...]:
+    """(from, to, offset in seconds) spans of one UTC year with a constant offset in `tz`.
+
+    Found by stepping the year in 30-minute steps (zones change offset on the hour or half
+    hour) once per zone and year; ~10 ms, then cached."""
+    zi = zone(tz)
+    t = datetime(year, 1, 1, tzinfo=UTC)
+    stop = datetime(year + 1, 1, 1, tzinfo=UTC)
+    step = timedelta(minutes=30)
+    spans: list[tuple[datetime, datetime, int]] = []
+    while t < stop:
+        offset = int((t.astimezone(zi).utcoffset() or timedelta()).total_seconds())
+        if spans and spans[-1][2] == offset:
+            spans[-1] = (spans[-1][0], t, offset)
+        else:
+            spans.append((t, t, offset))
+        t += step
+    return tuple(spans)
 
 
 def _rough_window(start: date, end: date) -> tuple[datetime, datetime]:

@@ -14,6 +14,7 @@ from .jsonio import json_response, read_body
 from .query import parse_query_bytes
 from .typedefs import ANALYTICS, CORE, SETTINGS, SOURCE, STORE
 from .warmer_state import heartbeat_age
+from .warmer_views import iso
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -142,6 +143,14 @@ async def _warmer_check(request: web.Request) -> dict[str, Any]:
 
 
 def _upstream_check(request: web.Request) -> dict[str, str]:
+    """Fails while Voiceflow rejects the configured key: nothing new can be fetched."""
+    core = request.app[CORE]
+    if core.client.auth_failed_at is not None:
+        return {
+            "status": "fail",
+            "detail": "Voiceflow rejected VOICEFLOW_API_KEY (401) at "
+            f"{iso(core.client.auth_failed_at)} and has not accepted it since",
+        }
     if request.app[SOURCE] == "demo":
         return {"status": "ok", "detail": "demo data from the bundled simulator"}
     return {"status": "ok", "detail": "VOICEFLOW_API_KEY is configured"}

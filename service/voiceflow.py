@@ -56,8 +56,7 @@ def tally_requests() -> Iterator[list[int]]:
 
 def iso_z(t: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.sssZ`, the only timestamp form the API takes."""
-    t = t.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class VoiceflowClient:
@@ -88,6 +87,10 @@ class VoiceflowClient:
         self._slots = asyncio.Semaphore(concurrency)  # upstream requests in flight, per process
         self._sleep = sleep
         self.requests_sent = 0
+        self.auth_failed_at: float | None = None  # last 401/403, cleared by the next success
+        parts = api_key.reveal().split(".")
+        # A project (Dialog Manager) key, VF.DM.<project>.<secret>, reads only its project.
+        self._key_project = parts[2] if len(parts) > 3 and parts[1] == "DM" else None
 
     async def rows(self, project_id: str, name: str, start: datetime, end: datetime) -> list[Row]:
         """Every row of list metric `name` with start <= period <= end, all pages."""
@@ -105,12 +108,16 @@ class VoiceflowClient:
             filt = base if cursor is None else {**base, "cursor": cursor}
             result = await self._query(name, filt, project_id, deadline)
             items = result.get("items")
-            if not isinstance(items, list):
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                 raise UpstreamUnavailable(f"Voiceflow answered {name} without a list of items")
             rows.extend(items)
             cursor = result.get("cursor")
             if cursor is None or not items:
                 return rows
+            if not isinstance(cursor, int | str) or isinstance(cursor, bool):
+                raise UpstreamUnavailable(
+                    f"Voiceflow answered {name} with a cursor that is not a number"
+                )
             if cursor in seen:
                 raise UpstreamUnavailable(
                     f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging"
@@ -166,6 +173,7 @@ class VoiceflowClient:
                 error, reason = UpstreamUnavailable, f"connection failed ({type(exc).__name__})"
             else:
                 if status == 200:
+                    self.auth_failed_at = None
                     result = payload.get("result") if isinstance(payload, dict) else None
                     if not isinstance(result, dict):
                         raise UpstreamUnavailable(f"Voiceflow answered {name} without a result")
@@ -173,6 +181,10 @@ class VoiceflowClient:
                 error, reason = UpstreamUnavailable, f"answered {status}"
 
             if status in (401, 403):
+                if self._key_project in (None, project_id):
+                    # The key itself is rejected (not merely another project's data asked
+                    # of a project key): readiness reports it until a request succeeds.
+                    self.auth_failed_at = time.time()
                 raise UpstreamAuthError(
                     f"Voiceflow answered {status} for project {project_id}: the configured "
                     "VOICEFLOW_API_KEY is wrong or cannot read this project"

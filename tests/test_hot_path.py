@@ -7,7 +7,7 @@ import pytest
 
 from service.answers import HotAnswers, make_answer
 from service.errors import ValidationError
-from service.query import parse_query_bytes
+from service.query import _remembered, parse_query_bytes
 
 from .conftest import body
 
@@ -48,11 +48,11 @@ def test_hot_answers_are_bounded_and_can_be_off() -> None:
 def test_remembered_bodies_give_the_same_query_and_rejections_are_not_remembered() -> None:
     """Equal bodies parse once; an invalid body raises every time."""
     raw = orjson.dumps(body())
-    parse_query_bytes.cache_clear()
+    _remembered.cache_clear()
     assert parse_query_bytes(raw, 366) == parse_query_bytes(raw, 366)
-    assert parse_query_bytes.cache_info().hits == 1
+    assert _remembered.cache_info().hits == 1
     bad = orjson.dumps(body(tz="Mars/Base"))
     for _ in range(2):
         with pytest.raises(ValidationError):
             parse_query_bytes(bad, 366)
-    assert parse_query_bytes.cache_info().currsize == 1
+    assert _remembered.cache_info().currsize == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 from openapi_spec_validator import validate
 
@@ -191,3 +193,60 @@ async def test_demo_mode_serves_the_bundled_simulator(aiohttp_client: Any) -> No
     health = await (await client.get("/health")).json()
     assert health["store"] == "memory" and health["source"] == "demo"
     assert any("simulator" in note for note in health["embedded"])
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_ready_fails_while_voiceflow_rejects_the_key(make_client: Any, sim: Sim) -> None:
+    """A 401 for the configured key makes /health/ready 503 naming upstream, until a success."""
+    client = await make_client()
+    sim.state.fail_next(100, 401)
+    assert (await client.post("/api/analytics/overview", json=body())).status == 502
+    resp = await client.get("/health/ready")
+    assert resp.status == 503
+    ready = await resp.json()
+    assert ready["failing"] == ["upstream"] and SIM_KEY not in await resp.text()
+    sim.state.reset()  # the key is accepted again
+    assert (await client.post("/api/analytics/overview", json=body(end="2025-01-30"))).status == 200
+    assert (await client.get("/health/ready")).status == 200
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_body_in_several_packets(client: Any) -> None:
+    """A body that arrives in pieces (chunked, or split writes) is read whole."""
+
+    async def pieces() -> Any:
+        text = orjson.dumps(body())
+        for i in range(0, len(text), 7):
+            yield text[i : i + 7]
+            await asyncio.sleep(0.01)
+
+    resp = await client.post(
+        "/api/analytics/overview", data=pieces(), headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+@pytest.mark.parametrize(
+    "dates",
+    [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31"), ("0999-06-01", "0999-06-02")],
+)
+async def test_dates_far_out_are_a_400(client: Any, sim: Sim, dates: tuple[str, str]) -> None:
+    """Dates outside 2000-2099 are refused with a 400 naming the field, never a 500."""
+    for path in ("/api/analytics/overview", "/api/analytics/compare"):
+        resp = await client.post(
+            path, json=body(start=dates[0], end=dates[1], tz="Pacific/Kiritimati")
+        )
+        assert resp.status == 400 and (await resp.json())["field"] == "start"
+    assert sim.requests() == 0
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_skipped_local_date_is_an_empty_day(client: Any) -> None:
+    """Pacific/Apia skipped 2011-12-30: that day exists in no zone data, and answers empty."""
+    resp = await client.post(
+        "/api/analytics/overview",
+        json=body(start="2011-12-30", end="2011-12-30", tz="Pacific/Apia"),
+    )
+    assert resp.status == 200
+    assert (await resp.json())["totals"]["interactions"] == 0

@@ -33,6 +33,7 @@ T = TypeVar("T")
 SLOT_WAIT_SECONDS = 5.0  # a queued export waits this long for a renderer; a person is watching
 WORKER_NICENESS = 10  # the OS weighs a worker at about a tenth of the web process
 RETRY_AFTER_SECONDS = 5.0  # renders take well under a second: the queue has drained by then
+RENDER_TIMEOUT_SECONDS = 60.0  # a 366-day PDF renders in about a second; this is a hang
 
 
 class RenderPool:
@@ -68,7 +69,14 @@ class RenderPool:
         try:
             # In a thread: starting the pool and its workers takes a while.
             executor, future = await asyncio.to_thread(self._submit, job, args)
-            return await asyncio.wrap_future(future)
+            async with asyncio.timeout(RENDER_TIMEOUT_SECONDS):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            future.cancel()
+            raise ServiceUnavailable(
+                f"the export took over {RENDER_TIMEOUT_SECONDS:.0f} s to render",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from None
         except BrokenProcessPool:
             if executor is not None and executor is self._executor:  # the first to notice
                 log.error("an export worker died; new workers start with the next render")
@@ -86,11 +94,16 @@ class RenderPool:
     ) -> tuple[ProcessPoolExecutor, Future[T]]:
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    self.workers, mp_context=_context(), initializer=_lower_priority
-                )
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=_context())
             executor = self._executor
-        return executor, executor.submit(job, *args)
+            try:
+                return executor, executor.submit(job, *args)
+            except BrokenProcessPool:
+                # A worker died while idle: the pool refuses work. Start a new one, once.
+                log.error("an idle export worker died; starting new workers")
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=_context())
+                return self._executor, self._executor.submit(job, *args)
 
     def _finished(self, render: asyncio.Task[Any]) -> None:
         self._renders.discard(render)
