@@ -30,7 +30,10 @@ from .workload import project_id
 SECONDS = float(os.environ.get("WARMER_BENCH_SECONDS", "110"))
 TTL = 10
 ADMIN = "bench-admin-token-0123456789"
+RATE = 30  # UPSTREAM_RATE_PER_SECOND of web and warmer alike
 WARMER_ENV = {
+    "UPSTREAM_RATE_PER_SECOND": str(RATE),
+    "UPSTREAM_BURST": str(2 * RATE),
     "WARMER_INTERVAL_SECONDS": "2",
     "WARMER_MARGIN_SECONDS": "4",
     "WARMER_TOP_K": "60",
@@ -140,7 +143,7 @@ def main() -> None:
         f"50 popular answers revisited for {SECONDS:.0f} s ({SECONDS / TTL:.0f} soft TTLs "
         f"of {TTL} s); warmer every {WARMER_ENV['WARMER_INTERVAL_SECONDS']} s, margin "
         f"{WARMER_ENV['WARMER_MARGIN_SECONDS']} s, budget share "
-        f"{WARMER_ENV['WARMER_BUDGET_SHARE']} of 10 req/s"
+        f"{WARMER_ENV['WARMER_BUDGET_SHARE']} of {RATE} req/s"
     )
     redis = RedisServer().start()
     try:
