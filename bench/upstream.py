@@ -28,6 +28,8 @@ from tests.processes import sim_control, start_service, start_simulator
 from . import baseline
 from .env import KEY, PROJECT, Redis, service, simulator
 
+# This benchmark counts requests, not their pace: the budget is set out of the way.
+UNLIMITED = {"UPSTREAM_RATE_PER_SECOND": "100000", "UPSTREAM_BURST": "100000"}
 A = (date(2025, 1, 1), date(2025, 1, 31))
 B = (date(2025, 1, 2), date(2025, 2, 1))
 C = (date(2024, 11, 3), date(2025, 1, 31))  # 90 days ending where A ends
@@ -64,7 +66,7 @@ async def ours_sequence(redis_url: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with (
         simulator() as (sim_url, state),
-        service(sim_url, redis_url) as url,
+        service(sim_url, redis_url, **UNLIMITED) as url,
         aiohttp.ClientSession() as http,
     ):
 
@@ -115,7 +117,7 @@ async def stored_day_bytes(redis_url: str) -> dict[str, float]:
 async def ours_overlapping(redis_url: str) -> tuple[int, int]:
     async with (
         simulator(latency_s=0.05) as (sim_url, state),
-        service(sim_url, redis_url) as url,
+        service(sim_url, redis_url, **UNLIMITED) as url,
         aiohttp.ClientSession() as http,
     ):
         await asyncio.gather(*(ask(http, url, OVERLAPPING[i % 20]) for i in range(200)))
@@ -136,6 +138,7 @@ async def ours_two_processes(redis_url: str) -> int:
             "REDIS_URL": redis_url,
             "VOICEFLOW_API_KEY": KEY,
             "VOICEFLOW_ANALYTICS_URL": sim.url,
+            **UNLIMITED,
         }
         procs = [start_service(common) for _ in range(2)]
         async with aiohttp.ClientSession() as http:
