@@ -128,16 +128,20 @@ async def run(
             if not acting():
                 report.stopped_early = "no longer the leader"
                 break
-            if spent[0] >= report.allowance:
-                report.stopped_early = (
-                    f"budget share spent: {spent[0]} of {report.allowance:.0f} upstream requests"
-                )
-                break
             decision = await decide(core, candidate, horizon, time.time())
             if decision.action != "refresh":
                 report.fresh += decision.action == "fresh"
                 report.running += decision.action == "running"
                 continue
+            # Checked before spending: a refresh costs at least its estimate, so a run stops
+            # before it would go over its share, not after.
+            cost = await core.analytics.estimate(candidate.kind, candidate.query)
+            if cost and spent[0] + cost > report.allowance:
+                report.stopped_early = (
+                    f"budget share spent: {spent[0]} of {report.allowance:.0f} upstream "
+                    f"requests used, and the next refresh needs at least {cost}"
+                )
+                break
             try:
                 with background():
                     await core.analytics.refresh(candidate.kind, candidate.query)
