@@ -55,7 +55,11 @@ class Var:
 VARIABLES: tuple[Var, ...] = (
     Var("PORT", "8080", "TCP port the web process listens on (the Procfile passes it)."),
     Var("HOST", "0.0.0.0", "Interface the web process binds."),
-    Var("REDIS_URL", "", "Redis URL (`redis://`, `rediss://`). Empty: an in-process store."),
+    Var(
+        "REDIS_URL",
+        "",
+        "Redis URL (`redis://`, `rediss://`, `unix://`). Empty: an in-process store.",
+    ),
     Var(
         "VOICEFLOW_API_KEY",
         "",
