@@ -52,6 +52,11 @@ class FallbackStore:
         self._probe: asyncio.Task[None] | None = None
         self.degraded = False
 
+    @property
+    def primary(self) -> RedisStore:
+        """Redis itself, for what must never fall back (the warmer's leader lease)."""
+        return self._redis
+
     async def _call(
         self, on_redis: Callable[[], Awaitable[T]], on_local: Callable[[], Awaitable[T]]
     ) -> T:

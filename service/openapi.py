@@ -158,6 +158,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "leader": {"type": ["string", "null"], "description": "The acting warmer."},
             "leader_since": {"type": ["string", "null"], "format": "date-time"},
+            "last_report_by": {"type": ["string", "null"]},
             "heartbeat": {
                 "oneOf": [
                     {"type": "null"},

@@ -98,6 +98,8 @@ _BUMP = """
 local now, half_life = tonumber(ARGV[1]), tonumber(ARGV[2])
 local base = tonumber(redis.call('GET', KEYS[2]) or '')
 if not base then
+  -- Scores without their base cannot be read: start over rather than misread them.
+  redis.call('DEL', KEYS[1])
   base = now
   redis.call('SET', KEYS[2], ARGV[1])
 end

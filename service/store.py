@@ -125,8 +125,9 @@ class MemoryStore:
             await self.set(key, value, ttl)
 
     async def delete(self, *keys: str) -> None:
-        for key in keys:
-            self._data.pop(key, None)
+        for key in keys:  # one key space, as in Redis, whatever the value's type
+            for space in (self._data, self._buckets, self._scores, self._bases):
+                space.pop(key, None)
 
     async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
         got = []
@@ -188,6 +189,8 @@ class MemoryStore:
         self._buckets[key] = (max(current, until), until)
 
     async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
+        if spec.base not in self._bases:
+            self._scores.pop(spec.scores, None)  # scores without their base cannot be read
         scores = self._scores.setdefault(spec.scores, {})
         base = self._bases.setdefault(spec.base, now)
         exponent = (now - base) / spec.half_life
@@ -200,14 +203,16 @@ class MemoryStore:
         for name, count in counts.items():
             scores[name] = scores.get(name, 0.0) + count * weight
         if len(scores) > spec.keep:
-            for name in sorted(scores, key=scores.__getitem__)[: len(scores) - spec.keep]:
+            # Lowest first, ties by name: the order Redis's ZREMRANGEBYRANK drops them in.
+            for name in sorted(scores, key=lambda n: (scores[n], n))[: len(scores) - spec.keep]:
                 del scores[name]
 
     async def top_scores(
         self, spec: PopularitySpec, k: int
     ) -> tuple[float, list[tuple[str, float]]]:
         scores = self._scores.get(spec.scores, {})
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        # Highest first, ties by name descending: ZREVRANGE's order.
+        best = sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)[:k]
         return self._bases.get(spec.base, 0.0), best
 
     async def ping(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .query import PROJECT_ID_RE
@@ -70,6 +71,19 @@ class _Errors(list[str]):
         return value
 
 
+def _valid_cron(value: Any) -> bool:
+    from apscheduler.triggers.cron import CronTrigger
+
+    if not isinstance(value, str) or len(value.split()) != _CRON_FIELDS:
+        return False
+    try:
+        trigger = CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError:
+        return False
+    # A line that never fires (e.g. 31 February) would silently stop the job.
+    return trigger.get_next_fire_time(None, datetime.now(UTC)) is not None
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and v == v
 
@@ -103,10 +117,11 @@ def load_warmer_config(path: str, environ: Mapping[str, str]) -> tuple[WarmerCon
         refresh,
         "cron",
         "refresh",
-        lambda v: isinstance(v, str) and len(v.split()) == _CRON_FIELDS,
-        "must be a crontab line of 5 fields",
+        _valid_cron,
+        "must be a crontab line of 5 fields that fires",
         None,
     )
+
     presets = errors.take(
         pre,
         "ranges",
@@ -153,8 +168,8 @@ def load_warmer_config(path: str, environ: Mapping[str, str]) -> tuple[WarmerCon
             refresh,
             "misfire_grace_seconds",
             "refresh",
-            lambda v: _number(v) and v > 0,
-            positive,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+            "must be an integer >= 1",
             d.misfire_grace,
         ),
         half_life=errors.take(

@@ -32,8 +32,9 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
     runs = {job: _run(report) for job, report in status.get("last_runs", {}).items()}
     return json_response(
         {
-            "leader": status.get("leader", {}).get("id"),
+            "leader": await _lease_holder(request),
             "leader_since": iso(status.get("leader", {}).get("since")),
+            "last_report_by": status.get("leader", {}).get("id"),
             "heartbeat": None
             if beat is None
             else {
@@ -59,6 +60,13 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
             "updated_at": iso(status.get("updated_at")),
         }
     )
+
+
+async def _lease_holder(request: web.Request) -> str | None:
+    """Who holds the leader lease now (its value is "<warmer id>#<random>")."""
+    core = request.app[CORE]
+    raw = await core.store.get(core.keys.warmer_leader)
+    return None if raw is None else raw.decode().split("#", 1)[0]
 
 
 def _run(report: dict[str, Any]) -> dict[str, Any]:

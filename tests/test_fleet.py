@@ -204,6 +204,7 @@ async def test_two_warmers_one_leader_and_takeover_after_sigkill(
     warmers = [start_warmer(fleet_sim, redis_url) for _ in range(2)]
     try:
         deadline = time.monotonic() + 20
+        acting: list[Process] = []
         while time.monotonic() < deadline:
             acting = [w for w in warmers if any(e == "runs" for _, e in acting_log(w))]
             if acting:
@@ -216,6 +217,7 @@ async def test_two_warmers_one_leader_and_takeover_after_sigkill(
         assert not any(e == "runs" for _, e in acting_log(other))
         leader.kill()
         killed = time.time()
+        took: list[float] = []
         while time.time() < killed + 10:
             took = [t for t, e in acting_log(other) if e == "runs" and t > killed]
             if took:

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from service.core import Core, open_core
 from service.keys import Keys
 from service.popularity import Popularity
+from service.redis_store import RedisStore
 from service.settings import Settings, SettingsError
-from service.store import MemoryStore
+from service.store import MemoryStore, Store
 from service.warmer_config import load_warmer_config
 from warmer import jobs
 from warmer.leader import Leader
@@ -75,10 +77,21 @@ def test_bad_entries_are_named(tmp_path: Path) -> None:
     assert settings.warmer.top_k == 9
 
 
-async def test_popularity_decays_and_is_bounded() -> None:
-    """A bump halves each half-life; the set keeps only the most popular; rescaling is exact."""
+@pytest.fixture
+async def any_store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
+    if store_kind == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
+    yield redis_store
+    await redis_store.close()
+
+
+async def test_popularity_decays_and_is_bounded(any_store: Store) -> None:
+    """A bump halves each half-life; the set keeps only the most popular; rescaling is exact
+    (the Lua script and the in-memory twin alike)."""
     clock = [1_000_000.0]
-    store = MemoryStore()
+    store = any_store
     pop = Popularity(store, Keys("demo"), half_life=60, clock=lambda: clock[0])
     for _ in range(4):
         pop.bump("overview", "a")
@@ -98,6 +111,37 @@ async def test_popularity_decays_and_is_bounded() -> None:
     counts = {f"overview|k{i}": 1 for i in range(spec.keep + 50)}
     await store.bump_scores(spec, counts, clock[0])
     assert len((await store.top_scores(spec, spec.keep + 100))[1]) == spec.keep
+
+
+async def test_scores_without_their_base_start_over(any_store: Store) -> None:
+    """If the base time is lost, old scores are dropped rather than misread."""
+    pop = Popularity(any_store, Keys("demo"), half_life=60, clock=lambda: 1_000_000.0)
+    pop.bump("overview", "old")
+    await pop.flush()
+    await any_store.delete(pop.spec.base)
+    pop.bump("overview", "new")
+    await pop.flush()
+    assert [name for name, _ in await pop.top(10)] == ["overview|new"]
+
+
+class CutOff(MemoryStore):
+    """A store whose every lease call fails, as Redis does when unreachable."""
+
+    async def renew(self, keys: Any, token: str, ttl: float) -> int:
+        raise ConnectionError("down")
+
+    async def acquire(self, keys: Any, token: str, ttl: float) -> list[float]:
+        raise ConnectionError("down")
+
+
+async def test_a_warmer_cut_off_from_its_store_stops_acting() -> None:
+    """When the store fails, the leader stops acting at once instead of guessing."""
+    leader = Leader(MemoryStore(), Keys("demo"), lease=10, heartbeat=1)
+    await leader.step()
+    assert leader.acting
+    leader._store = CutOff()
+    await leader.step()
+    assert not leader.acting
 
 
 @pytest.fixture

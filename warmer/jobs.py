@@ -23,6 +23,8 @@ from service.voiceflow import tally_requests
 
 log = logging.getLogger(__name__)
 
+MIN_SCORE = 0.01  # a score this low is one visit about seven half-lives ago
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -70,6 +72,8 @@ def preset_range(kind: str, today: date) -> tuple[date, date]:
 async def popular(core: Core, k: int) -> list[Candidate]:
     out = []
     for name, score in await core.popularity.top(k):
+        if score < MIN_SCORE:
+            break  # long unasked: not worth keeping fresh (it falls out of the set in time)
         kind, canonical = parse_member(name)
         if kind not in ("overview", "compare"):
             continue
@@ -152,6 +156,10 @@ async def run(
                 if exc.status in (503, 504):  # rate limited or upstream down: try next run
                     report.stopped_early = f"upstream unavailable: {exc.detail}"
                     break
+            except Exception as exc:  # one bad answer must not starve those after it
+                log.exception("refreshing %s failed", candidate.label)
+                report.failed += 1
+                report.errors = [*report.errors[-4:], f"{candidate.label}: {type(exc).__name__}"]
         report.upstream = spent[0]
     report.finished = time.time()
     if report.stopped_early:

@@ -34,7 +34,8 @@ class Leader:
         self._lease = lease
         self._beat = heartbeat
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self._token = secrets.token_hex(16)
+        # The lease's value names its holder (for the status page), with a random part.
+        self._token = f"{self.id}#{secrets.token_hex(8)}"
         self._renewed_at = -1e18  # monotonic time of the last successful acquire/renew
         self.since: float | None = None  # wall time this process became leader
 
@@ -44,16 +45,24 @@ class Leader:
         return time.monotonic() - self._renewed_at < self._lease * (1 - SAFETY)
 
     async def step(self) -> None:
-        """Renew the lease if held, else try to take it; then write the heartbeat."""
+        """Renew the lease if ours, else try to take it; then write the heartbeat.
+
+        Renewal is tried first even when this process no longer counts itself leader: a slow
+        reply may have left our token in place. Times are taken before the round trip, since
+        the lease's TTL starts when Redis runs the command, not when the reply arrives.
+        """
         key = self._keys.warmer_leader
         was = self.acting
         try:
-            if was and await self._store.renew([key], self._token, self._lease):
-                self._renewed_at = time.monotonic()
+            started = time.monotonic()
+            if await self._store.renew([key], self._token, self._lease):
+                self._renewed_at = started
+                if not was:
+                    self.since = self.since or time.time()
             else:
                 (held_elsewhere,) = await self._store.acquire([key], self._token, self._lease)
                 if not held_elsewhere:
-                    self._renewed_at, self.since = time.monotonic(), time.time()
+                    self._renewed_at, self.since = started, time.time()
                     log.warning("warmer %s is now the leader", self.id)
                 elif was:
                     log.warning("warmer %s lost the leader lease", self.id)
@@ -61,6 +70,7 @@ class Leader:
             beat = {"at": time.time(), "id": self.id, "leader": self.acting}
             await self._store.set(self._keys.warmer_heartbeat, orjson.dumps(beat), self._beat * 3)
         except Exception as exc:  # the store is down: not acting is the safe answer
+            self._renewed_at, self.since = -1e18, None
             log.warning("warmer %s could not reach the store (%s)", self.id, type(exc).__name__)
 
     @contextlib.asynccontextmanager

@@ -3,10 +3,11 @@ the leader lease. Runs in `python -m warmer`, or inside the web process with no 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from service.core import Core
+from service.fallback_store import FallbackStore
 from service.warmer_state import read_status, write_status
 
 from . import jobs
@@ -30,7 +32,11 @@ class Warmer:
     def __init__(self, core: Core) -> None:
         self.core = core
         cfg = core.settings.warmer
-        self.leader = Leader(core.store, core.keys, lease=cfg.lease, heartbeat=cfg.heartbeat)
+        # The lease lives in Redis itself: on the fallback store, a warmer cut off from Redis
+        # would take a lease in its own memory and act beside the real leader.
+        store = core.store.primary if isinstance(core.store, FallbackStore) else core.store
+        self.leader = Leader(store, core.keys, lease=cfg.lease, heartbeat=cfg.heartbeat)
+        self._one_run = asyncio.Lock()  # jobs never overlap: they share one budget share
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # coalesce: a backlog of missed runs becomes one; max_instances: never two at once;
         # misfire grace: a run later than this (e.g. the process was paused) is skipped.
@@ -80,29 +86,37 @@ class Warmer:
         return fallback if nxt is None else max(1.0, nxt.timestamp() - time.time())
 
     async def refresh_ahead(self) -> None:
-        if self.leader.acting:
-            candidates = await jobs.popular(self.core, self.core.settings.warmer.top_k)
-            await self._run("refresh", candidates)
+        await self._run("refresh", lambda: jobs.popular(self.core, self.core.settings.warmer.top_k))
 
     async def presets(self) -> None:
-        if self.leader.acting:
-            await self._run("presets", jobs.presets(self.core, time.time()))
+        async def candidates() -> list[jobs.Candidate]:
+            return jobs.presets(self.core, time.time())
 
-    async def _run(self, job_id: str, candidates: list[jobs.Candidate]) -> None:
+        await self._run("presets", candidates)
+
+    async def _run(
+        self, job_id: str, candidates: Callable[[], Awaitable[list[jobs.Candidate]]]
+    ) -> None:
+        if not self.leader.acting:
+            return
+        async with self._one_run:
+            try:
+                await self._run_one(job_id, await candidates())
+            except Exception:  # a job must not kill the scheduler; the next run tries again
+                log.exception("warmer job %s failed", job_id)
+
+    async def _run_one(self, job_id: str, candidates: list[jobs.Candidate]) -> None:
         log.info("warmer %s runs %s", self.leader.id, job_id)
-        try:
-            report = await jobs.run(
-                self.core,
-                job_id,
-                candidates,
-                until_next=self.until_next(job_id),
-                acting=lambda: self.leader.acting,
-                acted_by=self.leader.id,
-            )
-            log.info("warmer %s finished %s", self.leader.id, job_id)
-            await self._record(report.as_dict())
-        except Exception:  # a job must not kill the scheduler; the next run tries again
-            log.exception("warmer job %s failed", job_id)
+        report = await jobs.run(
+            self.core,
+            job_id,
+            candidates,
+            until_next=self.until_next(job_id),
+            acting=lambda: self.leader.acting,
+            acted_by=self.leader.id,
+        )
+        log.info("warmer %s finished %s", self.leader.id, job_id)
+        await self._record(report.as_dict())
 
     async def _record(self, report: dict[str, Any]) -> None:
         status = await read_status(self.core.store, self.core.keys)
