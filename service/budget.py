@@ -92,8 +92,9 @@ class Budget:
         self._turns = {False: asyncio.Lock(), True: asyncio.Lock()}  # by "is background"
         self.waited = 0.0  # seconds spent waiting for tokens, for status pages and benchmarks
 
-    async def acquire(self, deadline: float) -> None:
-        """Wait for a token; raise UpstreamRateLimited when it would come too late.
+    async def acquire(self, deadline: float) -> float:
+        """Wait for a token (the seconds waited are returned); raise UpstreamRateLimited when
+        it would come too late.
 
         `deadline` is the caller's time.monotonic() bound; a user's request also never waits
         longer than max_wait (it is better served stale, or told to retry).
@@ -102,11 +103,12 @@ class Budget:
         limit = deadline if bg else min(deadline, time.monotonic() + self._max_wait)
         # One waiter per priority polls the bucket; the others queue behind it in arrival
         # order (asyncio.Lock is FIFO), so a long paginated query is not starved by newer ones.
+        started = time.monotonic()
         async with self._turns[bg]:
             while True:
                 wait = await self._store.take_token(self.spec, self._clock(), bg)
                 if wait <= 0:
-                    return
+                    return time.monotonic() - started
                 if time.monotonic() + wait > limit:
                     raise UpstreamRateLimited(
                         "the upstream request budget is spent for now", retry_after=wait

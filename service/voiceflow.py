@@ -156,11 +156,16 @@ class VoiceflowClient:
             "accept": "application/json",
         }
         failures = 0
+        throttled = 0.0  # seconds this query waited for the budget (or a fleet-wide pause)
         while True:
             if self._budget is not None:
-                await self._budget.acquire(deadline)
+                throttled += await self._budget.acquire(deadline)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if throttled:  # the time went on waiting out rate limits: say so
+                    raise UpstreamRateLimited(
+                        f"the upstream budget left no time to ask for {name}", retry_after=1.0
+                    )
                 raise UpstreamTimeout(f"Voiceflow did not answer {name} within the deadline")
             try:
                 status, retry_after, payload = await self._post(body, headers, remaining)
