@@ -90,7 +90,6 @@ class Budget:
         self._clock = clock
         self._sleep = sleep
         self._turns = {False: asyncio.Lock(), True: asyncio.Lock()}  # by "is background"
-        self.waited = 0.0  # seconds spent waiting for tokens, for status pages and benchmarks
 
     async def acquire(self, deadline: float) -> float:
         """Wait for a token (the seconds waited are returned); raise UpstreamRateLimited when
@@ -113,7 +112,6 @@ class Budget:
                     raise UpstreamRateLimited(
                         "the upstream request budget is spent for now", retry_after=wait
                     )
-                self.waited += wait
                 await self._sleep(wait)
 
     async def pause(self, seconds: float) -> None:

@@ -61,15 +61,12 @@ class Popularity:
         self._store = store
         self._clock = clock
         self._pending: Counter[str] = Counter()
-        self.dropped = 0
 
     def bump(self, kind: str, canonical: str) -> None:
         """Count one answer served; never waits, never fails."""
         name = member(kind, canonical)
         if name in self._pending or len(self._pending) < MAX_PENDING:
             self._pending[name] += 1
-        else:
-            self.dropped += 1
 
     async def flush(self) -> None:
         if not self._pending:

@@ -86,7 +86,6 @@ class VoiceflowClient:
         self._budget = budget
         self._slots = asyncio.Semaphore(concurrency)  # upstream requests in flight, per process
         self._sleep = sleep
-        self.requests_sent = 0
         self.auth_failed_at: float | None = None  # last 401/403, cleared by the next success
         parts = api_key.reveal().split(".")
         # A project (Dialog Manager) key, VF.DM.<project>.<secret>, reads only its project.
@@ -225,7 +224,6 @@ class VoiceflowClient:
         self, body: bytes, headers: dict[str, str], remaining: float
     ) -> tuple[int, float | None, Any]:
         async with self._slots:
-            self.requests_sent += 1
             tally = _tally.get()
             if tally is not None:
                 tally[0] += 1

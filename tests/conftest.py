@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
+from service.redis_store import RedisStore
 from service.settings import Settings
 from service.simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from service.store import MemoryStore, Store
 
 from .redis_server import RedisServer
 
@@ -73,6 +76,18 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     """Run a test once over a real Redis and once over the in-process store."""
     kind: str = request.param
     return kind
+
+
+@pytest.fixture
+async def store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
+    """The store under test: a real Redis (flushed), or the in-process stand-in."""
+    if store_kind == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
+    await redis_store.start()
+    yield redis_store
+    await redis_store.close()
 
 
 Factory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]

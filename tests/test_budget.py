@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from service.budget import Budget, background, budget_keys
 from service.errors import UpstreamRateLimited
-from service.redis_store import RedisStore
-from service.store import MemoryStore, Store
+from service.store import Store
 
 KEY = "VF.WS.budget-test"
 
@@ -30,16 +27,6 @@ class Clock:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(round(seconds, 3))
         self.now += seconds
-
-
-@pytest.fixture
-async def store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
-    if store_kind == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
-    yield redis_store
-    await redis_store.close()
 
 
 def budget(store: Store, clock: Clock, **kw: float) -> Budget:

@@ -3,26 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-import redis.asyncio as aioredis
-
-from service.redis_store import RedisStore
-from service.store import MemoryStore, Store
-
-CHANNEL = "vfac:test:done"
-
-
-@pytest.fixture
-async def store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
-    if store_kind == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), CHANNEL)
-    await redis_store.start()
-    yield redis_store
-    await redis_store.close()
+from service.store import Store
 
 
 async def test_set_get_mget_delete(store: Store) -> None:

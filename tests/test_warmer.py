@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from service.core import Core, open_core
 from service.keys import Keys
 from service.popularity import Popularity
-from service.redis_store import RedisStore
 from service.settings import Settings, SettingsError
 from service.store import MemoryStore, Store
 from service.warmer_config import load_warmer_config
@@ -77,21 +75,11 @@ def test_bad_entries_are_named(tmp_path: Path) -> None:
     assert settings.warmer.top_k == 9
 
 
-@pytest.fixture
-async def any_store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
-    if store_kind == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
-    yield redis_store
-    await redis_store.close()
-
-
-async def test_popularity_decays_and_is_bounded(any_store: Store) -> None:
+async def test_popularity_decays_and_is_bounded(store: Store) -> None:
     """A bump halves each half-life; the set keeps only the most popular; rescaling is exact
     (the Lua script and the in-memory twin alike)."""
     clock = [1_000_000.0]
-    store = any_store
+    store = store
     pop = Popularity(store, Keys("demo"), half_life=60, clock=lambda: clock[0])
     for _ in range(4):
         pop.bump("overview", "a")
@@ -113,12 +101,12 @@ async def test_popularity_decays_and_is_bounded(any_store: Store) -> None:
     assert len((await store.top_scores(spec, spec.keep + 100))[1]) == spec.keep
 
 
-async def test_scores_without_their_base_start_over(any_store: Store) -> None:
+async def test_scores_without_their_base_start_over(store: Store) -> None:
     """If the base time is lost, old scores are dropped rather than misread."""
-    pop = Popularity(any_store, Keys("demo"), half_life=60, clock=lambda: 1_000_000.0)
+    pop = Popularity(store, Keys("demo"), half_life=60, clock=lambda: 1_000_000.0)
     pop.bump("overview", "old")
     await pop.flush()
-    await any_store.delete(pop.spec.base)
+    await store.delete(pop.spec.base)
     pop.bump("overview", "new")
     await pop.flush()
     assert [name for name, _ in await pop.top(10)] == ["overview|new"]
