@@ -23,7 +23,12 @@ EXPORT_RENDERS = 2  # export worker processes: renders at once; the rest queue b
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[problems, api_token], client_max_size=settings.max_body_bytes
+        # With no token configured the token check is left out entirely: every hit pays for
+        # each middleware layer.
+        middlewares=[problems, api_token]
+        if settings.api_token or settings.admin_token
+        else [problems],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"

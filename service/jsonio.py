@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -23,11 +24,17 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             f"Content-Type must be application/json, not {request.content_type or 'none'}",
             field="Content-Type",
         )
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(
-            f"the body is {request.content_length} bytes; at most {max_bytes} are accepted"
-        )
-    # Read to the end, in as many chunks as the body arrives in, stopping past the limit.
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"the body is {length} bytes; at most {max_bytes} are accepted")
+    if length is not None:
+        try:  # the usual case: one await for the declared length, however it is split
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise ValidationError(
+                "the body ended before its Content-Length", field="body"
+            ) from None
+    # Chunked: read to the end, in as many pieces as it arrives in, stopping past the limit.
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():

@@ -7,6 +7,7 @@ here and every other part is fixed-format, so no project id can reach into anoth
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import date
 
@@ -15,6 +16,12 @@ NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old value
 LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
 LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
 EXPORT_TTL_SECONDS = 60.0  # absorbs double clicks and retries, yet never outlives its data by much
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(text: str) -> str:
+    """A short stable name for a question; remembered, since hot questions repeat."""
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 class Keys:
@@ -26,8 +33,7 @@ class Keys:
     def answer(self, kind: str, canonical: str) -> str:
         """An assembled answer (overview, compare, export) for one canonical question."""
         project = canonical.split("|", 1)[0]
-        digest = hashlib.blake2b(canonical.encode(), digest_size=12).hexdigest()
-        return f"{self.prefix}:ans:{kind}:{project}:{digest}"
+        return f"{self.prefix}:ans:{kind}:{project}:{_digest(canonical)}"
 
     def export(self, canonical: str, fmt: str, page_size: str) -> str:
         """A rendered export file (CSV or PDF) of one canonical question."""
