@@ -31,8 +31,8 @@ system-deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service simulator warmer tests bench
+	$(BIN)/ruff format --check service simulator warmer tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

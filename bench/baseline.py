@@ -18,8 +18,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from service.rows import LIST_METRICS
-from service.voiceflow import VoiceflowClient
+from service.analytics.rows import LIST_METRICS
+from service.upstream.voiceflow import VoiceflowClient
 
 
 async def get_cached_or_fetch(

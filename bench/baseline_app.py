@@ -16,11 +16,10 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from bench import baseline
+from service.config.settings import Secret
 from service.errors import ProblemError
-from service.settings import Secret
-from service.voiceflow import VoiceflowClient
-
-from . import baseline
+from service.upstream.voiceflow import VoiceflowClient
 
 REDIS = web.AppKey("redis", aioredis.Redis)
 CLIENT = web.AppKey("client", VoiceflowClient)

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from service.app import create_app
-from service.settings import Settings
-from service.simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from service.config.settings import Settings
+from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
 from tests.redis_server import RedisServer
 
 KEY = "VF.WS.bench-key-0123456789"

@@ -20,14 +20,13 @@ from typing import Any
 
 import aiohttp
 
+from bench.env import KEY, PROJECT, Redis, serve
+from service.analytics.query import Query
 from service.app import EXPORT_RENDERS, create_app
-from service.keys import Keys
-from service.query import Query
-from service.settings import Settings
-from service.typedefs import SOURCE, STORE
+from service.config.settings import Settings
+from service.http.appkeys import SOURCE, STORE
+from service.store.keys import Keys
 from tests.processes import start_simulator
-
-from .env import KEY, PROJECT, Redis, serve
 
 REQUESTS = 5000
 CONCURRENCY = 16

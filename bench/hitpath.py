@@ -17,11 +17,10 @@ import tempfile
 import urllib.request
 from typing import Any
 
+from bench import wrk
+from bench.env import PROJECT
 from tests.processes import Process
 from tests.redis_server import RedisServer, free_port
-
-from . import wrk
-from .env import PROJECT
 
 BODY = {"project_id": PROJECT, "start": "2025-01-01", "end": "2025-01-30", "tz": "UTC"}
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))

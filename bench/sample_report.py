@@ -14,10 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.env import PROJECT, serve
 from service.app import create_app
-from service.settings import Settings
-
-from .env import PROJECT, serve
+from service.config.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ASK = {

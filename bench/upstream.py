@@ -19,14 +19,13 @@ import aiohttp
 import orjson
 import redis.asyncio as aioredis
 
-from service.rows import LIST_METRICS
-from service.settings import Secret
-from service.simulator.app import SimulatorState
-from service.voiceflow import VoiceflowClient
+from bench import baseline
+from bench.env import KEY, PROJECT, Redis, service, simulator
+from service.analytics.rows import LIST_METRICS
+from service.config.settings import Secret
+from service.upstream.voiceflow import VoiceflowClient
+from simulator.app import SimulatorState
 from tests.processes import sim_control, start_service, start_simulator
-
-from . import baseline
-from .env import KEY, PROJECT, Redis, service, simulator
 
 # This benchmark counts requests, not their pace: the budget is set out of the way.
 UNLIMITED = {"UPSTREAM_RATE_PER_SECOND": "100000", "UPSTREAM_BURST": "100000"}
@@ -86,7 +85,7 @@ async def ours_sequence(redis_url: str) -> dict[str, Any]:
 
 async def stored_day_bytes(redis_url: str) -> dict[str, float]:
     """Mean stored bytes per UTC day, per metric, against the rows' JSON as Voiceflow sent it."""
-    from service.simulator.data import rows_between
+    from simulator.data import rows_between
 
     r = aioredis.Redis.from_url(redis_url)
     sizes: dict[str, list[int]] = {m: [] for m in LIST_METRICS}
@@ -179,7 +178,7 @@ async def baseline_all(redis_url: str) -> dict[str, Any]:
 
 def pages_needed(start: date, end: date) -> int:
     """ceil(rows / 500) per metric (at least one request), plus one for top_intents."""
-    from service.simulator.data import rows_between
+    from simulator.data import rows_between
 
     first = datetime.combine(start, datetime.min.time(), UTC)
     last = datetime.combine(end, datetime.max.time(), UTC)

@@ -21,11 +21,10 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench.env import KEY
+from bench.workload import project_id
 from tests.processes import Process, sim_control, start_service, start_simulator
 from tests.redis_server import RedisServer, free_port
-
-from .env import KEY
-from .workload import project_id
 
 SECONDS = float(os.environ.get("WARMER_BENCH_SECONDS", "110"))
 TTL = 10

@@ -24,11 +24,10 @@ from typing import Any
 
 import aiohttp
 
+from bench.env import KEY
+from bench.hitpath import _wait_port
 from tests.processes import Process, sim_control, start_service, start_simulator
 from tests.redis_server import RedisServer, free_port
-
-from .env import KEY
-from .hitpath import _wait_port
 
 SECONDS = float(os.environ.get("WORKLOAD_SECONDS", "120"))
 RATE = 10.0  # dashboard requests per second

@@ -8,8 +8,8 @@ import sys
 
 from aiohttp import web
 
-from .app import create_app
-from .settings import Settings, SettingsError
+from service.app import create_app
+from service.config.settings import Settings, SettingsError
 
 SHUTDOWN_SECONDS = 10.0  # in-flight requests get this long after SIGTERM (platforms allow 30)
 

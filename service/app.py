@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 import aiohttp_cors
 from aiohttp import web
 
-from .core import open_core
-from .exports.pool import RenderPool
-from .middlewares import api_token, problems
-from .routes import setup_routes
-from .settings import Settings
-from .typedefs import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE
+from service.config.settings import Settings
+from service.core import open_core
+from service.exports.pool import RenderPool
+from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE
+from service.http.middlewares import api_token, problems
+from service.http.routes import setup_routes
 
 log = logging.getLogger(__name__)
 

@@ -18,19 +18,19 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .analytics import Analytics
-from .answers import AnswerCache, HotAnswers
-from .budget import Budget
-from .fallback_store import FallbackStore
-from .flight import SingleFlight
-from .keys import Keys
-from .partitions import Partitions
-from .popularity import Popularity
-from .redis_store import RedisStore
-from .settings import Secret, Settings
-from .simulator.app import SimulatorConfig, create_simulator_app
-from .store import MemoryStore, Store, Watchers
-from .voiceflow import VoiceflowClient
+from service.analytics.answers import AnswerCache, HotAnswers
+from service.analytics.partitions import Partitions
+from service.analytics.service import Analytics
+from service.config.settings import Secret, Settings
+from service.fleet.budget import Budget
+from service.fleet.flight import SingleFlight
+from service.fleet.popularity import Popularity
+from service.store.base import MemoryStore, Store, Watchers
+from service.store.fallback import FallbackStore
+from service.store.keys import Keys
+from service.store.redis import RedisStore
+from service.upstream.voiceflow import VoiceflowClient
+from simulator.app import SimulatorConfig, create_simulator_app
 
 log = logging.getLogger(__name__)
 

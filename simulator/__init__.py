@@ -5,6 +5,6 @@ project, cursor pages, 400/401/429 exactly as documented, plus latency, a rate b
 injection on demand.
 """
 
-from .app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
 
 __all__ = ["SIM_STATE", "SimulatorConfig", "SimulatorState", "create_simulator_app"]

@@ -1,4 +1,4 @@
-"""`python -m service.simulator --port N`: the simulator as a standalone server."""
+"""`python -m simulator --port N`: the simulator as a standalone server."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from .app import create_simulator_app
-from .config import SimulatorConfig
+from simulator.app import create_simulator_app
+from simulator.config import SimulatorConfig
 
 KEY_VARIABLE = "VOICEFLOW_API_KEY"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m service.simulator", description="Simulator of Voiceflow's analytics API."
+        prog="python -m simulator", description="Simulator of Voiceflow's analytics API."
     )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from . import cursor
-from .data import ordered_rows, to_item, top_intents
-from .errors import ApiError, BadRequest, Unauthorized
-from .responses import error_response, json_response, read_json
-from .state import SIM_STATE, SimulatorState
-from .validation import Query, log_fields, parse_query, requested_project
+from simulator import cursor
+from simulator.data import ordered_rows, to_item, top_intents
+from simulator.errors import ApiError, BadRequest, Unauthorized
+from simulator.responses import error_response, json_response, read_json
+from simulator.state import SIM_STATE, SimulatorState
+from simulator.validation import Query, log_fields, parse_query, requested_project
 
 API_PATH = "/v2/query/usage"
 _PROJECT_KEY = re.compile(r"VF\.DM\.([0-9a-f]{24})\..+", re.ASCII | re.DOTALL)

@@ -7,12 +7,12 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import control as _control
-from .api import API_PATH, query_usage
-from .config import SimulatorConfig
-from .errors import ApiError
-from .responses import error_response
-from .state import SIM_STATE, SimulatorState
+from simulator import control as _control
+from simulator.api import API_PATH, query_usage
+from simulator.config import SimulatorConfig
+from simulator.errors import ApiError
+from simulator.responses import error_response
+from simulator.state import SIM_STATE, SimulatorState
 
 __all__ = ["SIM_STATE", "SimulatorConfig", "SimulatorState", "create_simulator_app"]
 

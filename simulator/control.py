@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import apply_overrides, tunables
-from .errors import BadRequest
-from .responses import json_response, read_json
-from .state import SIM_STATE
+from simulator.config import apply_overrides, tunables
+from simulator.errors import BadRequest
+from simulator.responses import json_response, read_json
+from simulator.state import SIM_STATE
 
 PREFIX = "/_sim"
 

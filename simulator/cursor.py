@@ -7,7 +7,7 @@ buggy client could otherwise page through silently.
 
 from __future__ import annotations
 
-from .catalog import digest_int
+from simulator.catalog import digest_int
 
 CURSOR_BASE = 151_079_880
 _OFFSET_BITS = 24  # 16.7 M rows: more than any window since DATA_START can hold

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from .catalog import profile
-from .generate import day_intents, day_rows
-from .timestamps import DAY_S, HOUR_S, ceil_hour, epoch_seconds, floor_hour, period
+from simulator.catalog import profile
+from simulator.generate import day_intents, day_rows
+from simulator.timestamps import DAY_S, HOUR_S, ceil_hour, epoch_seconds, floor_hour, period
 
 LIST_METRICS: tuple[str, ...] = (
     "interactions",

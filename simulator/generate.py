@@ -11,7 +11,7 @@ import math
 import random
 from functools import lru_cache
 
-from .catalog import Profile, digest_int, profile
+from simulator.catalog import Profile, digest_int, profile
 
 # (sort key, hour of day, template index, count, successCount or -1 when the metric has none)
 DayRow = tuple[int, int, int, int, int]

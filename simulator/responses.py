@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .errors import ApiError
+from simulator.errors import ApiError
 
 
 class InvalidJson:

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import SimulatorConfig
-from .errors import RateLimited
+from simulator.config import SimulatorConfig
+from simulator.errors import RateLimited
 
 LOG_SIZE = 10_000  # enough for a benchmark run, bounded so a long-lived simulator stays small
 INJECTED_STATUSES = (500, 502, 503)  # what error_rate draws from: the 5xx a proxy/backend emits

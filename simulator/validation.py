@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeGuard
 
-from .data import METRICS
-from .errors import BadRequest
-from .timestamps import parse_iso_z
+from simulator.data import METRICS
+from simulator.errors import BadRequest
+from simulator.timestamps import parse_iso_z
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

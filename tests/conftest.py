@@ -12,12 +12,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
-from service.redis_store import RedisStore
-from service.settings import Settings
-from service.simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
-from service.store import MemoryStore, Store
-
-from .redis_server import RedisServer
+from service.config.settings import Settings
+from service.store.base import MemoryStore, Store
+from service.store.redis import RedisStore
+from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from tests.redis_server import RedisServer
 
 SIM_KEY = "VF.WS.test-workspace-key-0123456789"
 PROJECT = "62912f08e83f76001b218690"

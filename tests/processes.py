@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .redis_server import free_port
+from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,9 +72,7 @@ class Process:
 
 def start_simulator(api_key: str, *extra: str) -> Process:
     port = free_port()
-    proc = Process(
-        "service.simulator", ["--port", str(port), "--api-key", api_key, *extra], {}, port
-    )
+    proc = Process("simulator", ["--port", str(port), "--api-key", api_key, *extra], {}, port)
     try:
         proc.wait_ready("/_sim/stats")
     except RuntimeError:

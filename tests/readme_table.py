@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.settings import VARIABLES, Var
+from service.config.settings import VARIABLES, Var
 
 
 def table_row(var: Var) -> str:

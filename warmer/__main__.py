@@ -12,12 +12,11 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from service.config.settings import Settings, SettingsError
 from service.core import open_core
-from service.settings import Settings, SettingsError
-from service.warmer_state import heartbeat
-
-from .jobs import plan
-from .scheduler import Warmer
+from warmer.jobs import plan
+from warmer.scheduler import Warmer
+from warmer.state import heartbeat
 
 
 async def serve(settings: Settings) -> None:

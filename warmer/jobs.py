@@ -12,14 +12,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from service.budget import background
+from service.analytics.query import Query
+from service.analytics.timezones import zone
 from service.core import Core
 from service.errors import ProblemError
-from service.keys import Keys
-from service.popularity import parse_member
-from service.query import Query
-from service.timezones import zone
-from service.voiceflow import tally_requests
+from service.fleet.budget import background
+from service.fleet.popularity import parse_member
+from service.store.keys import Keys
+from service.upstream.voiceflow import tally_requests
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from service.keys import Keys
-from service.store import Store
+from service.store.base import Store
+from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

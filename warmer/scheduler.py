@@ -16,11 +16,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from service.core import Core
-from service.fallback_store import FallbackStore
-from service.warmer_state import read_status, write_status
-
-from . import jobs
-from .leader import Leader
+from service.store.fallback import FallbackStore
+from warmer import jobs
+from warmer.leader import Leader
+from warmer.state import read_status, write_status
 
 log = logging.getLogger(__name__)
 

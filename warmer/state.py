@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from .keys import Keys
-from .store import Store
+from service.store.base import Store
+from service.store.keys import Keys
 
 STATUS_TTL = 7 * 86400.0  # a report outlives any sane schedule gap, then goes
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import orjson
 
-from .budget import background
-from .errors import ProblemError
-from .flight import SingleFlight
-from .keys import Keys
-from .overview import meta
-from .store import Store
+from service.analytics.assemble import meta
+from service.errors import ProblemError
+from service.fleet.budget import background
+from service.fleet.flight import SingleFlight
+from service.store.base import Store
+from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .query import Query
-from .rows import Day
-from .timezones import utc_window, zone
+from service.analytics.query import Query
+from service.analytics.rows import Day
+from service.analytics.timezones import utc_window, zone
 
 # metric -> (total/daily field for count, field for success count or None)
 FIELDS: dict[str, tuple[str, str | None]] = {

@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
-from .errors import ServiceUnavailable
-from .flight import LEASE_GRACE_SECONDS, SingleFlight, renewing
-from .keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
-from .rows import Day, split_days
-from .settings import Settings
-from .store import Store
-from .voiceflow import VoiceflowClient, iso_z
+from service.analytics.rows import Day, split_days
+from service.config.settings import Settings
+from service.errors import ServiceUnavailable
+from service.fleet.flight import LEASE_GRACE_SECONDS, SingleFlight, renewing
+from service.store.base import Store
+from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
+from service.upstream.voiceflow import VoiceflowClient, iso_z
 
 UNPACK_ON_LOOP = 31  # stored days decoded on the loop; more go to the executor
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from .errors import ValidationError
-from .jsonio import parse_json
-from .timezones import canonical_zone, non_whole_hour_offset
+from service.analytics.timezones import canonical_zone, non_whole_hour_offset
+from service.errors import ValidationError
+from service.http.jsonio import parse_json
 
 PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -7,12 +7,12 @@ from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any
 
-from .answers import Answer, AnswerCache
-from .overview import build_compare, build_overview
-from .partitions import Partitions, utc_days
-from .query import Query
-from .rows import LIST_METRICS, Day
-from .timezones import utc_window
+from service.analytics.answers import Answer, AnswerCache
+from service.analytics.assemble import build_compare, build_overview
+from service.analytics.partitions import Partitions, utc_days
+from service.analytics.query import Query
+from service.analytics.rows import LIST_METRICS, Day
+from service.analytics.timezones import utc_window
 
 
 class Analytics:

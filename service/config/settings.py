@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from .warmer_config import WarmerConfig, load_warmer_config
+from service.config.warmer import WarmerConfig, load_warmer_config
 
 T = TypeVar("T")
 

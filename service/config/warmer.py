@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .query import PROJECT_ID_RE
-from .timezones import canonical_zone
+from service.analytics.query import PROJECT_ID_RE
+from service.analytics.timezones import canonical_zone
 
 PRESETS = ("last_7", "last_30", "last_90", "month_to_date")
 _CRON_FIELDS = 5

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..overview import TOTAL_FIELDS
+from service.analytics.assemble import TOTAL_FIELDS
 
 COLUMNS = ["date", "metric", "dimension", "value"]
 TOTAL = "total"

@@ -11,18 +11,18 @@ is about half as long. The workers have them already: the fork server preloads t
 
 from __future__ import annotations
 
-from ..answers import Answer
+from service.analytics.answers import Answer
 
 HEAVY_MODULES = ("service.exports.csv", "service.exports.pdf")  # preloaded by the fork server
 
 
 def csv_file(overview: Answer) -> bytes:
-    from .csv import overview_csv
+    from service.exports.csv import overview_csv
 
     return overview_csv(overview.body())
 
 
 def pdf_file(overview: Answer, compare: Answer, page_size: str) -> bytes:
-    from .pdf import report_pdf
+    from service.exports.pdf import report_pdf
 
     return report_pdf(overview.body(), compare.body(), page_size)

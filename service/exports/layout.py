@@ -17,7 +17,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, Table, TableStyle
 
-from .charts import GRID, INK, MUTED
+from service.exports.charts import GRID, INK, MUTED
 
 HEAD = colors.HexColor("#1F2D3D")
 STRIPE = colors.HexColor("#F4F6F8")

@@ -21,9 +21,9 @@ from reportlab.platypus import (
     Table,
 )
 
-from ..overview import TOTAL_FIELDS
-from .charts import daily_chart
-from .layout import (
+from service.analytics.assemble import TOTAL_FIELDS
+from service.exports.charts import daily_chart
+from service.exports.layout import (
     DASH,
     STYLES,
     NumberedCanvas,

@@ -23,8 +23,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from ..errors import ServiceUnavailable
-from . import jobs
+from service.errors import ServiceUnavailable
+from service.exports import jobs
 
 log = logging.getLogger(__name__)
 

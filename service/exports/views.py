@@ -11,11 +11,11 @@ import asyncio
 
 from aiohttp import web
 
-from ..jsonio import read_json
-from ..keys import EXPORT_TTL_SECONDS, Keys
-from ..query import ExportQuery, parse_export
-from ..typedefs import ANALYTICS, EXPORTS, SETTINGS, SOURCE, STORE
-from .jobs import csv_file, pdf_file
+from service.analytics.query import ExportQuery, parse_export
+from service.exports.jobs import csv_file, pdf_file
+from service.http.appkeys import ANALYTICS, EXPORTS, SETTINGS, SOURCE, STORE
+from service.http.jsonio import read_json
+from service.store.keys import EXPORT_TTL_SECONDS, Keys
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 

@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from .errors import UpstreamRateLimited
-from .keys import NAMESPACE
-from .store import Store
+from service.errors import UpstreamRateLimited
+from service.store.base import Store
+from service.store.keys import NAMESPACE
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import ServiceUnavailable
-from .keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
-from .store import Store
+from service.errors import ServiceUnavailable
+from service.store.base import Store
+from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from .keys import Keys
-from .store import Store
+from service.store.base import Store
+from service.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

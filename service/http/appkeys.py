@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .analytics import Analytics
-from .core import Core
-from .exports.pool import RenderPool
-from .settings import Settings
-from .store import Store
+from service.analytics.service import Analytics
+from service.config.settings import Settings
+from service.core import Core
+from service.exports.pool import RenderPool
+from service.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 SOURCE = web.AppKey("source", str)  # "voiceflow" or "demo"

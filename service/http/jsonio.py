@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from service.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 
 def json_response(

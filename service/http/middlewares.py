@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .errors import ProblemError, Unauthorized
-from .jsonio import json_response
-from .typedefs import SETTINGS
+from service.errors import ProblemError, Unauthorized
+from service.http.appkeys import SETTINGS
+from service.http.jsonio import json_response
 
 log = logging.getLogger(__name__)
 

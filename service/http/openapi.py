@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .jsonio import json_response
-from .overview import TOTAL_FIELDS
-from .query import EXPORT_FORMATS, PAGE_SIZES
+from service.analytics.assemble import TOTAL_FIELDS
+from service.analytics.query import EXPORT_FORMATS, PAGE_SIZES
+from service.http.jsonio import json_response
 
 _INT = {"type": "integer", "minimum": 0}
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import views
-from .exports import views as exports
-from .openapi import openapi
-from .warmer_views import warmer_status
+from service.exports import views as exports
+from service.http import views
+from service.http.openapi import openapi
+from service.http.warmer_status import warmer_status
 
 
 def setup_routes(app: web.Application) -> None:

@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .answers import Answer
-from .fallback_store import FallbackStore
-from .jsonio import json_response, read_body
-from .query import parse_query_bytes
-from .typedefs import ANALYTICS, CORE, SETTINGS, SOURCE, STORE
-from .warmer_state import heartbeat_age
-from .warmer_views import iso
+from service.analytics.answers import Answer
+from service.analytics.query import parse_query_bytes
+from service.http.appkeys import ANALYTICS, CORE, SETTINGS, SOURCE, STORE
+from service.http.jsonio import json_response, read_body
+from service.http.warmer_status import iso
+from service.store.fallback import FallbackStore
+from warmer.state import heartbeat_age
 
 
 async def overview(request: web.Request) -> web.StreamResponse:

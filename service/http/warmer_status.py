@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .jsonio import json_response
-from .popularity import parse_member
-from .query import Query
-from .typedefs import CORE
-from .warmer_state import heartbeat, read_status
+from service.analytics.query import Query
+from service.fleet.popularity import parse_member
+from service.http.appkeys import CORE
+from service.http.jsonio import json_response
+from warmer.state import heartbeat, read_status
 
 TOP_SHOWN = 20  # popular answers listed with their freshness
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .budget import BucketSpec
-    from .popularity import PopularitySpec
+    from service.fleet.budget import BucketSpec
+    from service.fleet.popularity import PopularitySpec
 
 
 class Store(Protocol):

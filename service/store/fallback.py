@@ -19,10 +19,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .budget import BucketSpec
-from .popularity import PopularitySpec
-from .redis_store import RedisStore
-from .store import MemoryStore
+from service.fleet.budget import BucketSpec
+from service.fleet.popularity import PopularitySpec
+from service.store.base import MemoryStore
+from service.store.redis import RedisStore
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, cast
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from .store import Watchers
+from service.store.base import Watchers
 
 if TYPE_CHECKING:
-    from .budget import BucketSpec
-    from .popularity import PopularitySpec
+    from service.fleet.budget import BucketSpec
+    from service.fleet.popularity import PopularitySpec
 
 log = logging.getLogger(__name__)
 

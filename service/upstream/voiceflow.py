@@ -20,15 +20,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .budget import Budget
-from .errors import (
+from service.config.settings import Secret
+from service.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from .settings import Secret
+from service.fleet.budget import Budget
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from service.rows import LIST_METRICS
-
-from .conftest import Sim, body
+from service.analytics.rows import LIST_METRICS
+from tests.conftest import Sim, body
 
 
 def fetched_days(sim: Sim) -> Counter[tuple[str, date]]:

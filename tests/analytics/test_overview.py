@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from service.overview import FIELDS, TOTAL_FIELDS
-from service.partitions import utc_days
-from service.simulator.data import LIST_METRICS, rows_between
-from service.timezones import utc_window, zone
-
-from .conftest import PROJECT, Sim, body
+from service.analytics.assemble import FIELDS, TOTAL_FIELDS
+from service.analytics.partitions import utc_days
+from service.analytics.timezones import utc_window, zone
+from simulator.data import LIST_METRICS, rows_between
+from tests.conftest import PROJECT, Sim, body
 
 NOW = datetime.now(UTC)
 

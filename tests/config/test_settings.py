@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import VARIABLES, Settings, SettingsError
+from service.config.settings import VARIABLES, Settings, SettingsError
+from tests.readme_table import table_row
 
-from .readme_table import table_row
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_are_the_embedded_mode() -> None:

@@ -16,15 +16,14 @@ import pypdf
 import pytest
 from reportlab.lib.pagesizes import A4, letter
 
+from service.analytics.assemble import TOTAL_FIELDS
 from service.app import EXPORT_RENDERS
 from service.exports.csv import BREAKDOWNS
 from service.exports.layout import integer, percent, signed
 from service.exports.pdf import KPI_LABELS
 from service.exports.pool import RenderPool
-from service.overview import TOTAL_FIELDS
-from service.typedefs import EXPORTS
-
-from .conftest import PROJECT, Sim, body
+from service.http.appkeys import EXPORTS
+from tests.conftest import PROJECT, Sim, body
 
 RANGES = {  # days -> (start, end)
     1: ("2025-02-14", "2025-02-14"),

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from service.budget import Budget, background, budget_keys
 from service.errors import UpstreamRateLimited
-from service.store import Store
+from service.fleet.budget import Budget, background, budget_keys
+from service.store.base import Store
 
 KEY = "VF.WS.budget-test"
 

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .conftest import body
-from .processes import Process, sim_control, start_service, start_simulator
-from .redis_server import RedisServer, free_port
+from tests.conftest import body
+from tests.processes import Process, sim_control, start_service, start_simulator
+from tests.redis_server import RedisServer, free_port
 
 KEY = "VF.WS.fleet-test-key"
 FEB = body(start="2025-02-01", end="2025-02-28")
@@ -86,7 +86,7 @@ async def test_killed_lease_holder_delays_waiters_at_most_the_lease_ttl(
     fleet_sim: Process, redis_url: str
 ) -> None:
     """The process fetching a key is SIGKILLed: the other answers within the lease TTL."""
-    from service.keys import LEASE_TTL_SECONDS
+    from service.store.keys import LEASE_TTL_SECONDS
 
     sim_control(fleet_sim, "config", {"latency_s": 0.5})
     holder, waiter = start_fleet(fleet_sim, redis_url, 2)

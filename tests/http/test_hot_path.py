@@ -5,11 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from service.answers import HotAnswers, make_answer
+from service.analytics.answers import HotAnswers, make_answer
+from service.analytics.query import _remembered, parse_query_bytes
 from service.errors import ValidationError
-from service.query import _remembered, parse_query_bytes
-
-from .conftest import body
+from tests.conftest import body
 
 
 class Clock:

@@ -11,10 +11,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from service.app import create_app
-from service.openapi import DOCUMENT
-from service.settings import Settings
-
-from .conftest import SIM_KEY, Sim, body
+from service.config.settings import Settings
+from service.http.openapi import DOCUMENT
+from tests.conftest import SIM_KEY, Sim, body
 
 TOKEN = "s3cret-token-0123456789"
 

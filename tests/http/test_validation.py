@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PROJECT, body
+from tests.conftest import PROJECT, body
 
 BAD_BODIES: list[tuple[str, Any, str]] = [
     ("not an object", [1, 2], "body"),

@@ -19,11 +19,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from service.simulator import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
-from service.simulator.__main__ import build_config
-from service.simulator.cursor import CURSOR_BASE
-from service.simulator.data import LIST_METRICS, hour_rows, rows_between, top_intents
-from service.simulator.errors import RATE_LIMITED_MESSAGE, UNAUTHORIZED_MESSAGE
+from simulator import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from simulator.__main__ import build_config
+from simulator.cursor import CURSOR_BASE
+from simulator.data import LIST_METRICS, hour_rows, rows_between, top_intents
+from simulator.errors import RATE_LIMITED_MESSAGE, UNAUTHORIZED_MESSAGE
 
 Client = TestClient[web.Request, web.Application]
 
@@ -325,7 +325,7 @@ async def test_two_apps_answer_identically(aiohttp_client: AiohttpClient) -> Non
 
 
 async def test_standalone_process_serves_identical_data() -> None:
-    """`python -m service.simulator` serves the same rows as this process (no salted hash)."""
+    """`python -m simulator` serves the same rows as this process (no salted hash)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -333,7 +333,7 @@ async def test_standalone_process_serves_identical_data() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "service.simulator",
+        "simulator",
         "--port",
         str(port),
         env=env,

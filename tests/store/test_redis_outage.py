@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from service.app import create_app
-
-from .conftest import Sim, body, make_settings
-from .redis_server import RedisServer
+from tests.conftest import Sim, body, make_settings
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture

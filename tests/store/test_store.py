@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from service.store import Store
+from service.store.base import Store
 
 
 async def test_set_get_mget_delete(store: Store) -> None:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from service.config.settings import Secret
 from service.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
@@ -20,11 +21,9 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.settings import Secret
-from service.simulator.data import rows_between, top_intents
-from service.voiceflow import VoiceflowClient, iso_z, parse_retry_after
-
-from .conftest import PROJECT, SIM_KEY, Sim
+from service.upstream.voiceflow import VoiceflowClient, iso_z, parse_retry_after
+from simulator.data import rows_between, top_intents
+from tests.conftest import PROJECT, SIM_KEY, Sim
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2025, 1, 7, 23, 59, 59, 999000, tzinfo=UTC)

@@ -14,19 +14,18 @@ from typing import Any
 
 import pytest
 
+from service.config.settings import Settings, SettingsError
+from service.config.warmer import load_warmer_config
 from service.core import Core, open_core
-from service.keys import Keys
-from service.popularity import Popularity
-from service.settings import Settings, SettingsError
-from service.store import MemoryStore, Store
-from service.warmer_config import load_warmer_config
+from service.fleet.popularity import Popularity
+from service.store.base import MemoryStore, Store
+from service.store.keys import Keys
+from tests.conftest import PROJECT, Sim, body, make_settings
+from tests.http.test_http import check
 from warmer import jobs
 from warmer.leader import Leader
 
-from .conftest import PROJECT, Sim, body, make_settings
-from .test_http import check
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_toml() -> str:
@@ -142,7 +141,7 @@ async def core(sim: Sim, redis_url: str) -> AsyncIterator[Core]:
 
 
 async def ask(core: Core, query_body: dict[str, Any], times: int = 1) -> None:
-    from service.query import parse_query
+    from service.analytics.query import parse_query
 
     query = parse_query(query_body, 366)
     for _ in range(times):
