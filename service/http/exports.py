@@ -11,6 +11,7 @@ import asyncio
 
 from aiohttp import web
 
+from service.analytics.answers import CacheStatus
 from service.analytics.query import ExportQuery, parse_export
 from service.exports.jobs import csv_file, pdf_file
 from service.http.appkeys import ANALYTICS, EXPORTS, SETTINGS, SOURCE, STORE
@@ -29,7 +30,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     key = Keys(request.app[SOURCE]).export(query.canonical(), ask.format, page_size)
     cached = await store.get(key)
     if cached is not None:
-        return _file(ask, cached, "HIT")
+        return _file(ask, cached, CacheStatus.HIT)
     analytics = request.app[ANALYTICS]
     if ask.format == "csv":
         overview, status = await analytics.overview(query)
@@ -42,12 +43,12 @@ async def export(request: web.Request) -> web.StreamResponse:
         statuses = {status, compare_status}
         data = await request.app[EXPORTS].run(pdf_file, overview, compare, ask.page_size)
     # A file drawn from a stale answer is not kept: its refresh is already under way.
-    if "STALE" not in statuses:
+    if CacheStatus.STALE not in statuses:
         await store.set(key, data, EXPORT_TTL_SECONDS)
-    return _file(ask, data, "MISS")
+    return _file(ask, data, CacheStatus.MISS)
 
 
-def _file(ask: ExportQuery, data: bytes, cache: str) -> web.Response:
+def _file(ask: ExportQuery, data: bytes, cache: CacheStatus) -> web.Response:
     q = ask.query
     # project_id is [A-Za-z0-9_-] and the dates are ISO, so the name needs no quoting rules.
     name = f"{q.project_id}_{q.start.isoformat()}_{q.end.isoformat()}.{ask.format}"
