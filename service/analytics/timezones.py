@@ -1,53 +1,11 @@
-"""Time-zone names: canonical spelling, and the whole-hour rule Voiceflow's hourly data needs."""
+"""Time zones in use: local dates as UTC hours, and the whole-hour rule Voiceflow's hourly data
+needs (a name's canonical spelling is `service.identifiers.canonical_zone`)."""
 
 from __future__ import annotations
 
 import functools
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
-from importlib import resources
-
-
-@functools.cache
-def _names() -> dict[str, str]:
-    """Every accepted spelling (case-folded) → the canonical IANA name.
-
-    Links from tzdata's `tzdata.zi` ("L Europe/Kyiv Europe/Kiev") fold aliases onto their
-    target, so "Europe/Kiev", "europe/kyiv" and "Europe/Kyiv" are one cache key.
-    """
-    canonical = {name.casefold(): name for name in zoneinfo.available_timezones()}
-    text = resources.files("tzdata.zoneinfo").joinpath("tzdata.zi").read_text("utf-8")
-    for line in text.splitlines():
-        if line.startswith("L "):
-            _, target, alias = line.split()
-            canonical[alias.casefold()] = target
-    for utc_alias in (
-        "utc",
-        "etc/utc",
-        "etc/uct",
-        "uct",
-        "etc/universal",
-        "universal",
-        "zulu",
-        "etc/zulu",
-        "gmt",
-        "etc/gmt",
-        "etc/gmt0",
-        "etc/gmt+0",
-        "etc/gmt-0",
-        "gmt0",
-        "gmt+0",
-        "gmt-0",
-        "greenwich",
-        "etc/greenwich",
-    ):
-        canonical[utc_alias] = "UTC"
-    return canonical
-
-
-def canonical_zone(name: str) -> str | None:
-    """The canonical IANA name for `name`, or None when no such zone exists."""
-    return _names().get(name.strip().casefold())
 
 
 @functools.cache

@@ -6,26 +6,28 @@ with the same half-life and, with no Redis, runs the warmer itself."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from service.analytics.query import PROJECT_ID_RE
-from service.analytics.timezones import canonical_zone
+from service.config.kinds import (
+    NON_NEGATIVE,
+    POSITIVE,
+    SHARE,
+    Cron,
+    Int,
+    Kind,
+    ListOf,
+    Number,
+    Row,
+)
+from service.config.spec import Entry, declared, entry
+from service.identifiers import PROJECT_ID_RE, canonical_zone
 
 PRESETS = ("last_7", "last_30", "last_90", "month_to_date")
-_CRON_FIELDS = 5
-
-# environment variable -> (section, entry) of the TOML file it overrides
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    "WARMER_INTERVAL_SECONDS": ("refresh", "interval_seconds"),
-    "WARMER_TOP_K": ("refresh", "top_k"),
-    "WARMER_MARGIN_SECONDS": ("refresh", "margin_seconds"),
-    "WARMER_BUDGET_SHARE": ("refresh", "budget_share"),
-    "WARMER_HALF_LIFE_SECONDS": ("popularity", "half_life_seconds"),
-    "WARMER_LEASE_SECONDS": ("leader", "lease_seconds"),
-}
+# A heartbeat outlives two missed beats, so one slow renewal does not read as a dead warmer.
+HEARTBEAT_TTL_BEATS = 3
+_PROJECTS = "projects"  # the one section that is an array of tables, read by _projects
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,208 +39,150 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class WarmerConfig:
-    interval: float = 60.0  # refresh-ahead runs this often...
-    cron: str | None = None  # ...or on this crontab line, when set
-    top_k: int = 50
-    margin: float = 30.0  # refresh what goes stale before the next run plus this
-    budget_share: float = 0.3  # of UPSTREAM_RATE_PER_SECOND, spent per run at most
-    misfire_grace: float = 30.0  # a run late by more than this is skipped, not piled up
-    half_life: float = 3600.0
-    presets: tuple[str, ...] = PRESETS
-    after_midnight: float = 300.0  # seconds past local midnight the preset job runs
+    interval: float = entry(
+        "refresh",
+        "interval_seconds",
+        Number(ge=1),
+        default=60.0,
+        env="WARMER_INTERVAL_SECONDS",
+        help="Refresh-ahead runs this often, unless `cron` is set.",
+    )
+    cron: str | None = entry(
+        "refresh", "cron", Cron(), default=None, help="Crontab line (UTC) refresh-ahead runs on."
+    )
+    top_k: int = entry(
+        "refresh",
+        "top_k",
+        Int(1, 5000),
+        default=50,
+        env="WARMER_TOP_K",
+        help="The most popular answers each refresh-ahead run considers.",
+    )
+    margin: float = entry(
+        "refresh",
+        "margin_seconds",
+        NON_NEGATIVE,
+        default=30.0,
+        env="WARMER_MARGIN_SECONDS",
+        help="Refresh what goes stale before the next run plus this.",
+    )
+    budget_share: float = entry(
+        "refresh",
+        "budget_share",
+        SHARE,
+        default=0.3,
+        env="WARMER_BUDGET_SHARE",
+        help="Of UPSTREAM_RATE_PER_SECOND over the interval, spent per run at most.",
+    )
+    misfire_grace: float = entry(
+        "refresh",
+        "misfire_grace_seconds",
+        Int(1),
+        default=30,
+        help="A run late by more than this is skipped, not piled up.",
+    )
+    half_life: float = entry(
+        "popularity",
+        "half_life_seconds",
+        Number(ge=1),
+        default=3600.0,
+        env="WARMER_HALF_LIFE_SECONDS",
+        help="A request's bump to popularity halves this often.",
+    )
+    presets: tuple[str, ...] = entry(
+        "presets",
+        "ranges",
+        ListOf(PRESETS),
+        default=PRESETS,
+        help="Ranges warmed for each project (a project may list its own).",
+    )
+    after_midnight: float = entry(
+        "presets",
+        "after_midnight_seconds",
+        Number(ge=0, lt=3600),
+        default=300.0,
+        help="Seconds past local midnight the preset job runs.",
+    )
+    # Not an entry: [[projects]] is an array of tables whose presets default to the ranges
+    # above, so _projects reads it once the entries are known.
     projects: tuple[Project, ...] = ()
-    lease: float = 15.0  # leader lease; another warmer takes over within this
-    heartbeat: float = 5.0
-    source: str = field(default="defaults", compare=False)
+    lease: float = entry(
+        "leader",
+        "lease_seconds",
+        Number(ge=1),
+        default=15.0,
+        env="WARMER_LEASE_SECONDS",
+        help="Leader lease; another warmer takes over within this.",
+    )
+    heartbeat: float = entry(
+        "leader",
+        "heartbeat_seconds",
+        POSITIVE,
+        default=5.0,
+        help="The acting warmer writes its heartbeat this often.",
+    )
+    source: str = field(default="defaults", compare=False)  # the file read, for the status
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """Seconds a heartbeat stays valid: past it, no warmer is taken to be alive."""
+        return self.heartbeat * HEARTBEAT_TTL_BEATS
 
 
-class _Errors(list[str]):
-    def take(
-        self,
-        table: Mapping[str, Any],
-        name: str,
-        where: str,
-        check: Callable[[Any], bool],
-        rule: str,
-        default: Any,
-    ) -> Any:
-        if name not in table:
-            return default
-        value = table[name]
-        if not check(value):
-            self.append(f"{where}.{name} = {value!r}: {rule}")
-            return default
-        return value
+class WarmerFile(Kind[WarmerConfig]):
+    """WARMER_CONFIG: the path of the TOML file, whose entries the WARMER_* variables override."""
 
+    def from_env(
+        self, name: str, environ: Mapping[str, str], default: WarmerConfig
+    ) -> tuple[WarmerConfig, list[str]]:
+        return load_warmer_config(environ.get(name, "").strip(), environ)
 
-def _valid_cron(value: Any) -> bool:
-    from apscheduler.triggers.cron import CronTrigger
-
-    if not isinstance(value, str) or len(value.split()) != _CRON_FIELDS:
-        return False
-    try:
-        trigger = CronTrigger.from_crontab(value, timezone="UTC")
-    except ValueError:
-        return False
-    # A line that never fires (e.g. 31 February) would silently stop the job.
-    return trigger.get_next_fire_time(None, datetime.now(UTC)) is not None
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v == v
+    def rows(self, name: str, default: WarmerConfig, help: str) -> list[Row]:
+        overrides = [e.override_row(f.default) for f, e in declared(WarmerConfig, Entry)]
+        return [Row(name, "", help), *(row for row in overrides if row is not None)]
 
 
 def load_warmer_config(path: str, environ: Mapping[str, str]) -> tuple[WarmerConfig, list[str]]:
     """The config and the list of problems (each naming its entry); empty when all is well."""
-    errors = _Errors()
     doc: dict[str, Any] = {}
     if path:
         try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
+            with open(path, "rb") as file:
+                doc = tomllib.load(file)
         except OSError as exc:
             return WarmerConfig(), [f"WARMER_CONFIG={path}: cannot be read ({exc.strerror})"]
         except tomllib.TOMLDecodeError as exc:
             return WarmerConfig(), [f"WARMER_CONFIG={path}: not valid TOML ({exc})"]
-    for name, (section, entry) in ENV_OVERRIDES.items():
-        raw = environ.get(name, "").strip()
-        if raw:
-            try:
-                doc.setdefault(section, {})[entry] = float(raw) if "." in raw else int(raw)
-            except ValueError:
-                errors.append(f"{name}={raw!r}: must be a number")
-    unknown = sorted(set(doc) - {"refresh", "popularity", "presets", "projects", "leader"})
-    errors += [f"[{name}]: unknown section" for name in unknown]
-    d = WarmerConfig()
-    refresh, pop = doc.get("refresh", {}), doc.get("popularity", {})
-    pre, leader = doc.get("presets", {}), doc.get("leader", {})
-    positive = "must be a number > 0"
-    cron = errors.take(
-        refresh,
-        "cron",
-        "refresh",
-        _valid_cron,
-        "must be a crontab line of 5 fields that fires",
-        None,
-    )
-
-    presets = errors.take(
-        pre,
-        "ranges",
-        "presets",
-        lambda v: isinstance(v, list) and all(p in PRESETS for p in v),
-        f"must be a list of {PRESETS}",
-        list(d.presets),
-    )
-    config = WarmerConfig(
-        interval=errors.take(
-            refresh,
-            "interval_seconds",
-            "refresh",
-            lambda v: _number(v) and v >= 1,
-            "must be a number >= 1",
-            d.interval,
-        ),
-        cron=cron,
-        top_k=errors.take(
-            refresh,
-            "top_k",
-            "refresh",
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5000,
-            "must be an integer 1-5000",
-            d.top_k,
-        ),
-        margin=errors.take(
-            refresh,
-            "margin_seconds",
-            "refresh",
-            lambda v: _number(v) and v >= 0,
-            "must be a number >= 0",
-            d.margin,
-        ),
-        budget_share=errors.take(
-            refresh,
-            "budget_share",
-            "refresh",
-            lambda v: _number(v) and 0 < v <= 1,
-            "must be a number > 0 and <= 1",
-            d.budget_share,
-        ),
-        misfire_grace=errors.take(
-            refresh,
-            "misfire_grace_seconds",
-            "refresh",
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-            "must be an integer >= 1",
-            d.misfire_grace,
-        ),
-        half_life=errors.take(
-            pop,
-            "half_life_seconds",
-            "popularity",
-            lambda v: _number(v) and v >= 1,
-            "must be a number >= 1",
-            d.half_life,
-        ),
-        presets=tuple(presets),
-        after_midnight=errors.take(
-            pre,
-            "after_midnight_seconds",
-            "presets",
-            lambda v: _number(v) and 0 <= v < 3600,
-            "must be a number 0-3599",
-            d.after_midnight,
-        ),
-        projects=tuple(_projects(doc.get("projects", []), tuple(presets), errors)),
-        lease=errors.take(
-            leader,
-            "lease_seconds",
-            "leader",
-            lambda v: _number(v) and v >= 1,
-            "must be a number >= 1",
-            d.lease,
-        ),
-        heartbeat=errors.take(
-            leader,
-            "heartbeat_seconds",
-            "leader",
-            lambda v: _number(v) and v > 0,
-            positive,
-            d.heartbeat,
-        ),
-        source=path or "defaults",
-    )
-    for section, known in (
-        (
-            "refresh",
-            {
-                "interval_seconds",
-                "cron",
-                "top_k",
-                "margin_seconds",
-                "budget_share",
-                "misfire_grace_seconds",
-            },
-        ),
-        ("popularity", {"half_life_seconds"}),
-        ("presets", {"ranges", "after_midnight_seconds"}),
-        ("leader", {"lease_seconds", "heartbeat_seconds"}),
-    ):
+    entries = declared(WarmerConfig, Entry)
+    known: dict[str, set[str]] = {}
+    for _, e in entries:
+        known.setdefault(e.section, set()).add(e.name)
+    errors = [f"[{name}]: unknown section" for name in sorted(set(doc) - {*known, _PROJECTS})]
+    tables: dict[str, Mapping[str, object]] = {}
+    for section, names in known.items():
         table = doc.get(section, {})
-        if not isinstance(table, dict):
+        if isinstance(table, dict):
+            errors += [f"{section}.{k}: unknown entry" for k in sorted(set(table) - names)]
+        else:  # `refresh = 3`, or `[[refresh]]` (an array of tables)
             errors.append(f"[{section}]: must be a table")
-            continue
-        errors += [f"{section}.{k}: unknown entry" for k in sorted(set(table) - known)]
-    return config, list(errors)
+            table = {}
+        tables[section] = table
+    values: dict[str, Any] = {}
+    for f, e in entries:
+        values[f.name], found = e.read(tables[e.section], environ, f.default)
+        errors += found
+    projects = _projects(doc.get(_PROJECTS, []), values["presets"], errors)
+    return WarmerConfig(**values, projects=tuple(projects), source=path or "defaults"), errors
 
 
-def _projects(items: Any, presets: tuple[str, ...], errors: _Errors) -> list[Project]:
+def _projects(items: object, presets: tuple[str, ...], errors: list[str]) -> list[Project]:
     if not isinstance(items, list):
-        errors.append("[[projects]]: must be an array of tables")
+        errors.append(f"[[{_PROJECTS}]]: must be an array of tables")
         return []
+    own_presets = ListOf(PRESETS)
     out = []
     for i, item in enumerate(items):
-        where = f"projects[{i}]"
+        where = f"{_PROJECTS}[{i}]"
         if not isinstance(item, dict):
             errors.append(f"{where}: must be a table with id and tz")
             continue
@@ -249,21 +193,12 @@ def _projects(items: Any, presets: tuple[str, ...], errors: _Errors) -> list[Pro
         if not isinstance(pid, str) or not PROJECT_ID_RE.fullmatch(pid):
             errors.append(f"{where}.id = {pid!r}: must be 1-64 characters of A-Z a-z 0-9 _ -")
             continue
-        tz = (
-            canonical_zone(item.get("tz", "UTC"))
-            if isinstance(item.get("tz", "UTC"), str)
-            else None
-        )
+        tz_name = item.get("tz", "UTC")
+        tz = canonical_zone(tz_name) if isinstance(tz_name, str) else None
         if tz is None:
             errors.append(f"{where}.tz = {item.get('tz')!r}: must be an IANA time zone")
             continue
-        own = errors.take(
-            item,
-            "presets",
-            where,
-            lambda v: isinstance(v, list) and all(p in PRESETS for p in v),
-            f"must be a list of {PRESETS}",
-            list(presets),
-        )
-        out.append(Project(pid, tz, tuple(own)))
+        own, found = own_presets.from_toml(where, item, "presets", presets)
+        errors += found
+        out.append(Project(pid, tz, own))
     return out
