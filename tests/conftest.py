@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
 from service.config.settings import Settings
-from service.store.base import MemoryStore, Store
+from service.store.base import Store
+from service.store.memory import MemoryStore
 from service.store.redis import RedisStore
 from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
 from tests.redis_server import RedisServer

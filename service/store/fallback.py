@@ -1,28 +1,27 @@
 """Redis while it answers, the in-process store while it does not.
 
 A Redis that is down or slow must neither hang nor fail requests: each command has a short
-timeout, and the first failure switches this process to its in-process store (and to its
-own share of the upstream budget) until a probe finds Redis again. Nothing waits on a dead
-Redis twice.
+timeout, and the first failure switches this process to its in-process store until a probe
+finds Redis again. Nothing waits on a dead Redis twice. Meanwhile `degraded` is True, so
+the upstream budget spends only this process's share (the budget decides that, not this).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service.fleet.budget import BucketSpec
-from service.fleet.popularity import PopularitySpec
-from service.store.base import MemoryStore
+from service.store.leases import ScriptedLeases
+from service.store.memory import MemoryStore
 from service.store.redis import RedisStore
+from service.store.script import Script, ScriptArg
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +41,16 @@ _DOWN = (
 )
 
 
-class FallbackStore:
+class FallbackStore(ScriptedLeases):
+    """Every primitive on Redis, or on the local store while degraded; leases and scripts
+    alike go through `run`. It knows nothing of what the scripts do: a caller sharing a
+    fleet-wide quota reads `degraded` and asks for its local share itself (see Budget)."""
+
     kind = "redis"
 
-    def __init__(self, redis: RedisStore, local: MemoryStore, *, local_share: float) -> None:
+    def __init__(self, redis: RedisStore, local: MemoryStore) -> None:
         self._redis = redis
         self._local = local
-        self._local_share = local_share
         self._probe: asyncio.Task[None] | None = None
         self.degraded = False
 
@@ -106,22 +108,6 @@ class FallbackStore:
     async def delete(self, *keys: str) -> None:
         await self._call(lambda: self._redis.delete(*keys), lambda: self._local.delete(*keys))
 
-    async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
-        return await self._call(
-            lambda: self._redis.acquire(keys, token, ttl),
-            lambda: self._local.acquire(keys, token, ttl),
-        )
-
-    async def renew(self, keys: Sequence[str], token: str, ttl: float) -> int:
-        return await self._call(
-            lambda: self._redis.renew(keys, token, ttl), lambda: self._local.renew(keys, token, ttl)
-        )
-
-    async def release(self, keys: Sequence[str], token: str) -> int:
-        return await self._call(
-            lambda: self._redis.release(keys, token), lambda: self._local.release(keys, token)
-        )
-
     async def notify(self, key: str) -> None:
         # Local waiters are woken either way; other processes only through Redis.
         await self._call(lambda: self._redis.notify(key), lambda: self._local.notify(key))
@@ -129,31 +115,9 @@ class FallbackStore:
     def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         return self._local.watch(key)  # both stores wake the same Watchers
 
-    async def take_token(self, spec: BucketSpec, now: float, background: bool) -> float:
-        local = dataclasses.replace(
-            spec, rate=spec.rate * self._local_share, bg_rate=spec.bg_rate * self._local_share
-        )
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         return await self._call(
-            lambda: self._redis.take_token(spec, now, background),
-            lambda: self._local.take_token(local, now, background),
-        )
-
-    async def pause_until(self, key: str, until: float) -> None:
-        await self._call(
-            lambda: self._redis.pause_until(key, until), lambda: self._local.pause_until(key, until)
-        )
-
-    async def bump_scores(self, spec: PopularitySpec, counts: dict[str, int], now: float) -> None:
-        await self._call(
-            lambda: self._redis.bump_scores(spec, counts, now),
-            lambda: self._local.bump_scores(spec, counts, now),
-        )
-
-    async def top_scores(
-        self, spec: PopularitySpec, k: int
-    ) -> tuple[float, list[tuple[str, float]]]:
-        return await self._call(
-            lambda: self._redis.top_scores(spec, k), lambda: self._local.top_scores(spec, k)
+            lambda: self._redis.run(script, keys, args), lambda: self._local.run(script, keys, args)
         )
 
     async def ping(self) -> None:

@@ -6,10 +6,15 @@ import asyncio
 import time
 
 import pytest
+import redis.asyncio as aioredis
 
 from service.errors import UpstreamRateLimited
 from service.fleet.budget import Budget, background, budget_keys
 from service.store.base import Store
+from service.store.fallback import FallbackStore
+from service.store.memory import MemoryStore
+from service.store.redis import RedisStore
+from tests.redis_server import free_port
 
 KEY = "VF.WS.budget-test"
 
@@ -114,3 +119,28 @@ async def test_concurrent_takers_share_one_bucket(store: Store) -> None:
     await asyncio.gather(*(take() for _ in range(25)))
     elapsed = max(granted)
     assert elapsed >= (25 - 5) / 20 * 0.9  # the 20 beyond the burst needed ~1 s of refill
+
+
+async def test_a_degraded_store_spends_only_the_fallback_share() -> None:
+    """With Redis unreachable, this process's bucket refills at its fallback share alone."""
+    dead = aioredis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    store = FallbackStore(RedisStore(dead, "vfac:test:done"), MemoryStore())
+    clock = Clock()
+    b = Budget(
+        store,
+        KEY,
+        clock=clock,
+        sleep=clock.sleep,
+        rate=2.0,
+        burst=1.0,
+        background_share=0.5,
+        max_wait=5.0,
+        fallback_share=0.25,
+    )
+    try:
+        await b.acquire(time.monotonic() + 60)  # finds Redis gone; the local burst grants it
+        assert store.degraded
+        await b.acquire(time.monotonic() + 60)
+        assert clock.slept == [2.0]  # 1 / (2 * 0.25): a quarter of the rate
+    finally:
+        await store.close()

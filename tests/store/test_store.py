@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from service.store.base import Store
+from service.store.script import Script, Space
 
 
 async def test_set_get_mget_delete(store: Store) -> None:
@@ -57,3 +59,37 @@ async def test_notify_wakes_watchers_of_that_key_only(store: Store) -> None:
 async def test_ping(store: Store) -> None:
     """A reachable store answers ping."""
     await store.ping()
+
+
+def _swap_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> list[object]:
+    old = space.get(keys[0])
+    space.put(keys[0], argv[0].encode(), int(argv[1]) / 1000)
+    return [old, len(argv), argv[2].encode()]
+
+
+# Sets a value, answering the old one (nil inside a table is Lua's false), ARGV's length,
+# and its third argument as Lua saw it.
+SWAP = Script(
+    "test.swap",
+    """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {old, #ARGV, ARGV[3]}
+""",
+    _swap_twin,
+)
+
+
+async def test_run_passes_strings_and_replies_in_redis_shapes(store: Store) -> None:
+    """A script sees its arguments as strings and replies with None, int, bytes and lists,
+    whichever store runs it; what it writes, plain reads see, and it expires."""
+    assert await store.run(SWAP, ["{s}k"], ["v1", 50, 2.5]) == [None, 3, b"2.5"]
+    assert await store.run(SWAP, ["{s}k"], ["v2", 50, 7]) == [b"v1", 3, b"7"]
+    assert await store.get("{s}k") == b"v2"
+    await asyncio.sleep(0.12)
+    assert await store.get("{s}k") is None
+
+
+async def test_plain_stores_are_never_degraded(store: Store) -> None:
+    """Only the fallback store stands in for Redis; the others report they do not."""
+    assert store.degraded is False
