@@ -1,10 +1,10 @@
-"""The application factory: one `create_app(settings)`, resources in cleanup contexts."""
+"""The application factory: one `create_app(settings)`, and the lifecycle of what it runs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp_cors
 from aiohttp import web
@@ -15,6 +15,7 @@ from service.exports.pool import RenderPool
 from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE
 from service.http.middlewares import api_token, problems
 from service.http.routes import setup_routes
+from warmer.scheduler import Warmer
 
 log = logging.getLogger(__name__)
 
@@ -32,36 +33,36 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
-    app.cleanup_ctx.extend([core_ctx, exports_ctx])
+    app.cleanup_ctx.append(lifecycle)
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
     return app
 
 
 @asynccontextmanager
-async def core_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Store, upstream client and budget, partitions, answers, popularity: see core.py."""
-    async with open_core(app[SETTINGS]) as core:
+async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Everything the web process runs, opened in this order and closed in reverse, each
+    part only if it was opened.
+
+    aiohttp first stops listening and gives requests in progress up to the shutdown timeout;
+    then, in order: the export renders under way finish; the embedded warmer starts no new
+    run and its run under way is awaited; then the core (see `open_core`) cancels flights
+    still running, releasing their leases, and closes the upstream session, the executor
+    (off the loop) and the store.
+    """
+    settings = app[SETTINGS]
+    async with AsyncExitStack() as stack:
+        core = await stack.enter_async_context(open_core(settings))
         app[CORE], app[STORE], app[ANALYTICS] = core, core.store, core.analytics
-        if app[SETTINGS].redis_url is not None or not app[SETTINGS].warmer_embedded:
-            yield
-            return
-        # No Redis, so no fleet: this process warms its own cache, as `python -m warmer` would.
-        from warmer.scheduler import Warmer
-
-        log.info("REDIS_URL is not set: the warmer runs inside this process")
-        async with Warmer(core).running():
-            yield
-
-
-@asynccontextmanager
-async def exports_ctx(app: web.Application) -> AsyncIterator[None]:
-    pool = RenderPool(EXPORT_RENDERS)
-    app[EXPORTS] = pool
-    try:
+        if settings.redis_url is None and settings.warmer_embedded:
+            # No Redis, so no fleet: this process warms its own cache, as `python -m warmer`
+            # would.
+            log.info("REDIS_URL is not set: the warmer runs inside this process")
+            await stack.enter_async_context(Warmer(core).running())
+        pool = RenderPool(EXPORT_RENDERS)
+        stack.push_async_callback(pool.close)
+        app[EXPORTS] = pool
         yield
-    finally:
-        await pool.close()
 
 
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:

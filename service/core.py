@@ -6,6 +6,7 @@ partitions, answers, popularity — so nothing about fetching or caching is writ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
-import redis.asyncio as aioredis
 from aiohttp import web
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from service.analytics.answers import AnswerCache, HotAnswers
 from service.analytics.partitions import Partitions
@@ -25,18 +23,14 @@ from service.config.settings import Secret, Settings
 from service.fleet.budget import Budget
 from service.fleet.flight import SingleFlight
 from service.fleet.popularity import Popularity
-from service.store.base import MemoryStore, Store, Watchers
-from service.store.fallback import FallbackStore
+from service.store.base import Store
+from service.store.connect import open_store
 from service.store.keys import Keys
-from service.store.redis import RedisStore
 from service.upstream.voiceflow import VoiceflowClient
 from simulator.app import SimulatorConfig, create_simulator_app
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT = 0.5  # seconds per command; Redis answers in well under 1 ms when healthy
-REDIS_POOL_WAIT = 1.0  # seconds a burst may queue for one of the pool's connections
-REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
 EXECUTOR_THREADS = 4  # overview assembly; more would only fight over the GIL
 DEMO_KEY = "VF.WS.demo-bundled-simulator"
 UPSTREAM_CONNECTIONS = 32  # per process: bounds concurrent upstream connections
@@ -51,6 +45,7 @@ class Core:
     executor: ThreadPoolExecutor
     budget: Budget
     client: VoiceflowClient
+    flight: SingleFlight
     answers: AnswerCache
     analytics: Analytics
     popularity: Popularity
@@ -58,13 +53,21 @@ class Core:
 
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Every part, opened in order and closed in reverse (only what was opened)."""
+    """Every part, opened in order and closed in reverse (only what was opened).
+
+    So on the way out: the last popularity counts are flushed; background refreshes stop;
+    flights still running are cancelled, which releases their leases and wakes their
+    waiters in other processes; then the upstream session, the bundled simulator, the
+    executor (shut down in a thread: its wait must not block the loop) and the store close.
+    """
     source = "demo" if settings.demo else "voiceflow"
     keys = Keys(source)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings, keys))
         executor = ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="vfac-cpu")
-        stack.callback(executor.shutdown, wait=True, cancel_futures=True)
+        stack.push_async_callback(
+            asyncio.to_thread, executor.shutdown, wait=True, cancel_futures=True
+        )
         url, key = await stack.enter_async_context(upstream_endpoint(settings))
         session = await stack.enter_async_context(
             aiohttp.ClientSession(
@@ -78,6 +81,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             burst=settings.upstream_burst,
             background_share=settings.upstream_background_share,
             max_wait=settings.upstream_max_wait,
+            fallback_share=settings.upstream_fallback_share,
         )
         client = VoiceflowClient(
             session,
@@ -91,6 +95,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             concurrency=settings.upstream_concurrency,
         )
         flight = SingleFlight(store)
+        stack.push_async_callback(flight.close)
         answers = AnswerCache(
             store,
             keys,
@@ -112,40 +117,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             executor,
             budget,
             client,
+            flight,
             answers,
             Analytics(partitions, answers, executor),
             popularity,
         )
-
-
-@asynccontextmanager
-async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
-    """Redis (falling back to memory while it is down), or memory alone with no REDIS_URL."""
-    if settings.redis_url is None:
-        log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
-        yield MemoryStore()
-        return
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url.reveal(),
-        max_connections=REDIS_CONNECTIONS,
-        timeout=REDIS_POOL_WAIT,
-        socket_timeout=REDIS_TIMEOUT,
-        socket_connect_timeout=REDIS_TIMEOUT,
-        # No silent retries: a failing command switches to the in-process store at once.
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
-    watchers = Watchers()
-    store = FallbackStore(
-        RedisStore(aioredis.Redis(connection_pool=pool), keys.done_channel, watchers),
-        MemoryStore(watchers),
-        local_share=settings.upstream_fallback_share,
-    )
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @asynccontextmanager

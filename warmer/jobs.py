@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,6 @@ from service.core import Core
 from service.errors import ProblemError
 from service.fleet.budget import background
 from service.fleet.popularity import parse_member
-from service.store.keys import Keys
 from service.upstream.voiceflow import tally_requests
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ async def decide(core: Core, candidate: Candidate, horizon: float, now: float) -
     stale_in = None if answer is None else answer.fresh_until - now
     if answer is not None and answer.fresh_until > horizon:
         return Decision(candidate, "fresh", stale_in)
-    key = Keys.lease(core.keys.answer(candidate.kind, candidate.query.canonical()))
-    if await core.store.get(key) is not None:
+    if await core.analytics.refreshing(candidate.kind, candidate.query):
         return Decision(candidate, "running", stale_in)
     return Decision(candidate, "refresh", stale_in)
 
@@ -113,11 +112,12 @@ async def run(
     candidates: list[Candidate],
     *,
     until_next: float,
-    acting: Any,
+    stop_reason: Callable[[], str | None],
     acted_by: str,
 ) -> Report:
     """Refresh, most important first, what goes stale before the next run plus the margin;
-    stop when this run's share of the upstream budget is spent or leadership is lost."""
+    stop when this run's share of the upstream budget is spent, or when `stop_reason` gives
+    one (leadership lost, shutting down)."""
     cfg, now = core.settings.warmer, time.time()
     report = Report(
         job,
@@ -129,8 +129,8 @@ async def run(
     horizon = now + until_next + cfg.margin
     with tally_requests() as spent:
         for candidate in candidates:
-            if not acting():
-                report.stopped_early = "no longer the leader"
+            if reason := stop_reason():
+                report.stopped_early = reason
                 break
             decision = await decide(core, candidate, horizon, time.time())
             if decision.action != "refresh":

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RUN_DELAY = 1.0  # seconds after start: the leader lease is settled by then
 HISTORY = 20  # runs kept in the status report
+DRAIN_SECONDS = 10.0  # a run under way may finish its refresh this long after SIGTERM
 
 
 class Warmer:
@@ -34,8 +35,15 @@ class Warmer:
         # The lease lives in Redis itself: on the fallback store, a warmer cut off from Redis
         # would take a lease in its own memory and act beside the real leader.
         store = core.store.primary if isinstance(core.store, FallbackStore) else core.store
-        self.leader = Leader(store, core.keys, lease=cfg.lease, heartbeat=cfg.heartbeat)
+        self.leader = Leader(
+            store,
+            core.keys,
+            lease=cfg.lease,
+            heartbeat=cfg.heartbeat,
+            heartbeat_ttl=cfg.heartbeat_ttl,
+        )
         self._one_run = asyncio.Lock()  # jobs never overlap: they share one budget share
+        self._stopping = False
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # coalesce: a backlog of missed runs becomes one; max_instances: never two at once;
         # misfire grace: a run later than this (e.g. the process was paused) is skipped.
@@ -96,7 +104,7 @@ class Warmer:
     async def _run(
         self, job_id: str, candidates: Callable[[], Awaitable[list[jobs.Candidate]]]
     ) -> None:
-        if not self.leader.acting:
+        if self._stopping or not self.leader.acting:
             return
         async with self._one_run:
             try:
@@ -111,11 +119,16 @@ class Warmer:
             job_id,
             candidates,
             until_next=self.until_next(job_id),
-            acting=lambda: self.leader.acting,
+            stop_reason=self._stop_reason,
             acted_by=self.leader.id,
         )
         log.info("warmer %s finished %s", self.leader.id, job_id)
         await self._record(report.as_dict())
+
+    def _stop_reason(self) -> str | None:
+        if self._stopping:
+            return "shutting down"
+        return None if self.leader.acting else "no longer the leader"
 
     async def _record(self, report: dict[str, Any]) -> None:
         status = await read_status(self.core.store, self.core.keys)
@@ -161,6 +174,9 @@ class Warmer:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        """Run the schedule while open. On the way out no run starts, the run under way stops
+        after its current refresh and is awaited (APScheduler 3 would only cancel it), and
+        only then is the scheduler shut down and the leader lease given up."""
         async with self.leader.running():
             self.scheduler.start()
             log.info(
@@ -171,4 +187,23 @@ class Warmer:
             try:
                 yield
             finally:
+                self.scheduler.pause()
+                self._stopping = True
+                # A run submitted just now gets one turn to queue for the lock (FIFO), so it is
+                # awaited below rather than cancelled by the shutdown (which logs an error).
+                await asyncio.sleep(0)
+                await self._drain()
                 self.scheduler.shutdown(wait=False)
+                self._one_run.release()
+
+    async def _drain(self) -> None:
+        """Hold the run lock once the run under way, if any, has finished: it stops after its
+        current refresh, or, past DRAIN_SECONDS, when its flights are stopped under it."""
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await self._one_run.acquire()
+                return
+        except TimeoutError:
+            log.warning("warmer %s: stopping the refresh under way to shut down", self.leader.id)
+        await self.core.flight.close()
+        await self._one_run.acquire()

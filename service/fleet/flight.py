@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 WAIT_ROUNDS = 4  # lease hand-overs a waiter sits through before giving up with a 503
 LEASE_GRACE_SECONDS = 0.05  # past a lapsed lease, so the retry finds it gone
+RETRY_AFTER_SHUTDOWN = 1.0  # seconds: another process (or this one restarted) takes over
 
 
 class SingleFlight:
@@ -39,9 +40,15 @@ class SingleFlight:
         self._lease_ttl = lease_ttl
         self._renew_every = renew_every
         self._local: dict[str, asyncio.Task[Any]] = {}
+        self._closing = False
 
     def running(self, key: str) -> bool:
+        """Whether this process computes `key` now (no store round trip: the hit path's)."""
         return key in self._local
+
+    async def in_progress(self, key: str) -> bool:
+        """Whether any process of the fleet computes `key` now (its lease is held)."""
+        return self.running(key) or await self._store.get(Keys.lease(key)) is not None
 
     async def run(
         self,
@@ -54,13 +61,31 @@ class SingleFlight:
         `check` reads what a computation elsewhere stored (None: nothing usable yet).
         The shared task is shielded, so one caller giving up does not cancel the others'.
         """
+        if self._closing:
+            raise _shutting_down()
         task = self._local.get(key)
         if task is None:
             task = asyncio.create_task(self._fleet(key, compute, check), name=f"flight:{key}")
             self._local[key] = task
             task.add_done_callback(lambda t: self._forget(key, t))
-        result: T = await asyncio.shield(task)
+        try:
+            result: T = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and self._closing and not (current and current.cancelling()):
+                # The flight was stopped by close(), not this caller: tell it so, honestly.
+                raise _shutting_down() from None
+            raise
         return result
+
+    async def close(self) -> None:
+        """Stop every flight of this process; each releases its leases and wakes its waiters
+        on the way out, so other processes take over at once instead of when a lease lapses."""
+        self._closing = True
+        tasks = list(self._local.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._local.get(key) is task:
@@ -104,6 +129,12 @@ class SingleFlight:
                 return await compute()
         finally:
             await self._store.notify(key)
+
+
+def _shutting_down() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "this process is shutting down; try again", retry_after=RETRY_AFTER_SHUTDOWN
+    )
 
 
 @contextlib.asynccontextmanager
