@@ -29,9 +29,17 @@ async def serve(settings: Settings) -> None:
     logging.getLogger("warmer").info("stopped")
 
 
-async def print_plan(settings: Settings) -> None:
+NO_REDIS = (
+    "no REDIS_URL: the warmer runs inside the web process, and its cache and popularity "
+    "live in that process's memory, out of reach from here"
+)
+
+
+async def print_plan(settings: Settings) -> int:
+    if settings.redis_url is None:
+        print(f"{NO_REDIS}; see the web process's GET /api/warmer/status")
+        return 1
     async with open_core(settings) as core:
-        warmer = Warmer(core)
         cfg = settings.warmer
         decisions = await plan(core, cfg.interval)
         print(
@@ -52,16 +60,16 @@ async def print_plan(settings: Settings) -> None:
             f"{len(refresh)} to refresh, >= {sum(d.estimate or 0 for d in refresh)} upstream "
             f"requests; {len(decisions) - len(refresh)} fresh or already being refreshed"
         )
-        del warmer
+    return 0
 
 
 async def check(settings: Settings) -> int:
     if settings.redis_url is None:
-        print("no REDIS_URL: the warmer runs inside the web process; see its /health/ready")
+        print(f"{NO_REDIS}; see the web process's GET /health/ready")
         return 1
     async with open_core(settings) as core:
         beat = await heartbeat(core.store, core.keys)
-    limit = settings.warmer.heartbeat * 3
+    limit = settings.warmer.heartbeat_ttl
     if beat is None:
         print(f"no warmer heartbeat in the last {limit:.0f} s")
         return 1
@@ -90,8 +98,7 @@ def main(argv: list[str]) -> int:
     if args.check:
         return asyncio.run(check(settings))
     if args.command == "plan":
-        asyncio.run(print_plan(settings))
-        return 0
+        return asyncio.run(print_plan(settings))
     asyncio.run(serve(settings))
     return 0
 

@@ -28,11 +28,14 @@ SAFETY = 0.2  # share of the lease a leader gives up early, for clock drift and 
 
 
 class Leader:
-    def __init__(self, store: Store, keys: Keys, *, lease: float, heartbeat: float) -> None:
+    def __init__(
+        self, store: Store, keys: Keys, *, lease: float, heartbeat: float, heartbeat_ttl: float
+    ) -> None:
         self._store = store
         self._keys = keys
         self._lease = lease
         self._beat = heartbeat
+        self._beat_ttl = heartbeat_ttl
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         # The lease's value names its holder (for the status page), with a random part.
         self._token = f"{self.id}#{secrets.token_hex(8)}"
@@ -68,7 +71,7 @@ class Leader:
                     log.warning("warmer %s lost the leader lease", self.id)
                     self._renewed_at, self.since = -1e18, None
             beat = {"at": time.time(), "id": self.id, "leader": self.acting}
-            await self._store.set(self._keys.warmer_heartbeat, orjson.dumps(beat), self._beat * 3)
+            await self._store.set(self._keys.warmer_heartbeat, orjson.dumps(beat), self._beat_ttl)
         except Exception as exc:  # the store is down: not acting is the safe answer
             self._renewed_at, self.since = -1e18, None
             log.warning("warmer %s could not reach the store (%s)", self.id, type(exc).__name__)

@@ -15,6 +15,7 @@ import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -34,6 +35,14 @@ HOT_ENTRIES = 256  # answers kept in process; the hottest keys of a dashboard fl
 GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
 
 Compute = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class CacheStatus(StrEnum):
+    """How an answer was served: the `X-Cache` header, and what the metrics count."""
+
+    HIT = "HIT"  # fresh, from the store (or this process's hot copy)
+    STALE = "STALE"  # past its soft TTL: served at once while one refresh runs
+    MISS = "MISS"  # computed (or waited for) now
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,25 +142,25 @@ class AnswerCache:
         self._clock = clock
         self._refreshing: set[asyncio.Task[Any]] = set()
 
-    async def get(self, kind: str, canonical: str, compute: Compute) -> tuple[Answer, str]:
-        """The answer and how it was served: HIT, STALE or MISS."""
+    async def get(self, kind: str, canonical: str, compute: Compute) -> tuple[Answer, CacheStatus]:
+        """The answer and how it was served."""
         key = self._keys.answer(kind, canonical)
         now = self._clock()
         found = self._hot.get(key)
         if found is not None and now < found.fresh_until:
-            return found, "HIT"
+            return found, CacheStatus.HIT
         raw = await self._store.get(key)
         found = Answer.decode(raw) if raw is not None else None
         if found is not None and now < found.fresh_until:
             self._hot.put(key, found)
-            return found, "HIT"
+            return found, CacheStatus.HIT
         if found is not None and now < found.usable_until:
             self._refresh_soon(key, compute)
-            return found, "STALE"
+            return found, CacheStatus.STALE
         answer = await self._flight.run(
             key, lambda: self._compute(key, compute), lambda: self._fresh(key)
         )
-        return answer, "MISS"
+        return answer, CacheStatus.MISS
 
     async def refresh(self, kind: str, canonical: str, compute: Compute) -> Answer:
         """Recompute and store now, through the single flight (a refresh already under way
@@ -161,6 +170,9 @@ class AnswerCache:
         return await self._flight.run(
             key, lambda: self._compute(key, compute), lambda: self._newer(key, started)
         )
+
+    async def computing(self, kind: str, canonical: str) -> bool:
+        return await self._flight.in_progress(self._keys.answer(kind, canonical))
 
     async def peek(self, kind: str, canonical: str) -> Answer | None:
         raw = await self._store.get(self._keys.answer(kind, canonical))

@@ -7,12 +7,13 @@ falls in exactly one local date.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from service.analytics.query import Query
 from service.analytics.rows import Day
 from service.analytics.timezones import utc_window, zone
+from service.timefmt import iso_utc
 
 # metric -> (total/daily field for count, field for success count or None)
 FIELDS: dict[str, tuple[str, str | None]] = {
@@ -162,11 +163,7 @@ def build_compare(current: dict[str, Any], previous: dict[str, Any]) -> dict[str
 def meta(source: str, generated_at: float, fresh_until: float) -> dict[str, Any]:
     return {
         "source": source,
-        "generated_at": _iso(generated_at),
-        "fresh_until": _iso(fresh_until),
+        "generated_at": iso_utc(generated_at),
+        "fresh_until": iso_utc(fresh_until),
         "stale": False,
     }
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from service.analytics.timezones import canonical_zone, non_whole_hour_offset
-from service.errors import ValidationError
-from service.http.jsonio import parse_json
+import orjson
 
-PROJECT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+from service.analytics.timezones import non_whole_hour_offset
+from service.errors import ValidationError
+from service.identifiers import PROJECT_ID_RE, canonical_zone
+
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 EXPORT_FORMATS = ("csv", "pdf")
@@ -79,6 +80,16 @@ class ExportQuery:
     query: Query
     format: str
     page_size: str = "A4"
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON from a request body; 400 naming `body` when it is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(
+            f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
+        ) from None
 
 
 def parse_query_bytes(raw: bytes, max_days: int) -> Query:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Executor
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from service.analytics.answers import Answer, AnswerCache
+from service.analytics.answers import Answer, AnswerCache, CacheStatus
 from service.analytics.assemble import build_compare, build_overview
 from service.analytics.partitions import Partitions, utc_days
 from service.analytics.query import Query
 from service.analytics.rows import LIST_METRICS, Day
 from service.analytics.timezones import utc_window
+
+AnswerKind = Literal["overview", "compare"]
+ANSWER_KINDS: tuple[AnswerKind, ...] = ("overview", "compare")
 
 
 class Analytics:
@@ -20,22 +23,28 @@ class Analytics:
         self._partitions = partitions
         self._answers = answers
         self._executor = executor
+        self._computes = {"overview": self._overview_data, "compare": self._compare_data}
 
-    async def overview(self, query: Query) -> tuple[Answer, str]:
-        return await self._answers.get(
-            "overview", query.canonical(), lambda: self._overview_data(query)
-        )
+    async def answer(self, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
+        """The answer of `kind` to `query`, from the cache or computed once fleet-wide."""
+        compute = self._computes[kind]
+        return await self._answers.get(kind, query.canonical(), lambda: compute(query))
 
-    async def compare(self, query: Query) -> tuple[Answer, str]:
-        return await self._answers.get(
-            "compare", query.canonical(), lambda: self._compare_data(query)
-        )
+    async def overview(self, query: Query) -> tuple[Answer, CacheStatus]:
+        return await self.answer("overview", query)
+
+    async def compare(self, query: Query) -> tuple[Answer, CacheStatus]:
+        return await self.answer("compare", query)
 
     async def refresh(self, kind: str, query: Query) -> Answer:
         """Compute `kind` for `query` again now, fresh or not (the warmer's refresh-ahead),
         through the same partitions and single flight as a request."""
-        compute = self._overview_data if kind == "overview" else self._compare_data
+        compute = self._computes[kind]
         return await self._answers.refresh(kind, query.canonical(), lambda: compute(query))
+
+    async def refreshing(self, kind: str, query: Query) -> bool:
+        """Whether any process of the fleet is computing this answer right now."""
+        return await self._answers.computing(kind, query.canonical())
 
     async def peek(self, kind: str, query: Query) -> Answer | None:
         """The stored answer, if any, without computing anything."""
@@ -82,4 +91,4 @@ class Analytics:
 
     async def _fresh_overview(self, query: Query) -> Answer:
         answer, status = await self.overview(query)
-        return await self.refresh("overview", query) if status == "STALE" else answer
+        return await self.refresh("overview", query) if status is CacheStatus.STALE else answer

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from service.analytics.query import parse_json
 from service.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 
 
@@ -43,16 +44,6 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
             raise PayloadTooLarge(f"the body is over {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def parse_json(raw: bytes) -> Any:
-    """JSON from a request body; 400 naming `body` when it is not JSON."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(
-            f"the body is not valid JSON ({exc.msg} at position {exc.pos})", field="body"
-        ) from None
 
 
 async def read_json(request: web.Request, max_bytes: int) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -12,15 +11,10 @@ from service.analytics.query import Query
 from service.fleet.popularity import parse_member
 from service.http.appkeys import CORE
 from service.http.jsonio import json_response
+from service.timefmt import iso_utc
 from warmer.state import heartbeat, read_status
 
 TOP_SHOWN = 20  # popular answers listed with their freshness
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def warmer_status(request: web.Request) -> web.StreamResponse:
@@ -33,7 +27,7 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
     return json_response(
         {
             "leader": await _lease_holder(request),
-            "leader_since": iso(status.get("leader", {}).get("since")),
+            "leader_since": iso_utc(status.get("leader", {}).get("since")),
             "last_report_by": status.get("leader", {}).get("id"),
             "heartbeat": None
             if beat is None
@@ -45,7 +39,7 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
             "jobs": [
                 {
                     **job,
-                    "next_run": iso(job["next_run"]),
+                    "next_run": iso_utc(job["next_run"]),
                     "last_run": runs.get(job["id"].split("@")[0]),
                 }
                 for job in status.get("schedule", [])
@@ -57,7 +51,7 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
                 "warmer_share_per_run": settings.warmer.budget_share,
             },
             "top": await _top(request, now),
-            "updated_at": iso(status.get("updated_at")),
+            "updated_at": iso_utc(status.get("updated_at")),
         }
     )
 
@@ -72,8 +66,8 @@ async def _lease_holder(request: web.Request) -> str | None:
 def _run(report: dict[str, Any]) -> dict[str, Any]:
     return {
         **report,
-        "started": iso(report["started"]),
-        "finished": iso(report["finished"]),
+        "started": iso_utc(report["started"]),
+        "finished": iso_utc(report["finished"]),
         "seconds": round(report["finished"] - report["started"], 2),
     }
 
@@ -99,7 +93,7 @@ async def _top(request: web.Request, now: float) -> list[dict[str, Any]]:
                 "environment_id": query.environment_id,
                 "score": round(score, 3),
                 "state": state,
-                "fresh_until": iso(answer.fresh_until) if answer else None,
+                "fresh_until": iso_utc(answer.fresh_until) if answer else None,
                 "stale_in_seconds": round(answer.fresh_until - now) if answer else None,
             }
         )

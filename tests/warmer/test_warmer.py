@@ -17,9 +17,8 @@ import pytest
 from service.config.settings import Settings, SettingsError
 from service.config.warmer import load_warmer_config
 from service.core import Core, open_core
-from service.fleet.popularity import Popularity
-from service.store.base import MemoryStore, Store
 from service.store.keys import Keys
+from service.store.memory import MemoryStore
 from tests.conftest import PROJECT, Sim, body, make_settings
 from tests.http.test_http import check
 from warmer import jobs
@@ -74,43 +73,6 @@ def test_bad_entries_are_named(tmp_path: Path) -> None:
     assert settings.warmer.top_k == 9
 
 
-async def test_popularity_decays_and_is_bounded(store: Store) -> None:
-    """A bump halves each half-life; the set keeps only the most popular; rescaling is exact
-    (the Lua script and the in-memory twin alike)."""
-    clock = [1_000_000.0]
-    store = store
-    pop = Popularity(store, Keys("demo"), half_life=60, clock=lambda: clock[0])
-    for _ in range(4):
-        pop.bump("overview", "a")
-    pop.bump("overview", "b")
-    await pop.flush()
-    top = dict(await pop.top(10))
-    assert top == {"overview|a": pytest.approx(4), "overview|b": pytest.approx(1)}
-    clock[0] += 120  # two half-lives
-    assert dict(await pop.top(10))["overview|a"] == pytest.approx(1)
-    clock[0] += 60 * 100  # past the rescale point: old scores shrink, new ones count fully
-    pop.bump("overview", "b")
-    await pop.flush()
-    top = dict(await pop.top(10))
-    assert top["overview|b"] == pytest.approx(1, rel=1e-6)
-    assert top["overview|a"] < 1e-20
-    spec = pop.spec
-    counts = {f"overview|k{i}": 1 for i in range(spec.keep + 50)}
-    await store.bump_scores(spec, counts, clock[0])
-    assert len((await store.top_scores(spec, spec.keep + 100))[1]) == spec.keep
-
-
-async def test_scores_without_their_base_start_over(store: Store) -> None:
-    """If the base time is lost, old scores are dropped rather than misread."""
-    pop = Popularity(store, Keys("demo"), half_life=60, clock=lambda: 1_000_000.0)
-    pop.bump("overview", "old")
-    await pop.flush()
-    await store.delete(pop.spec.base)
-    pop.bump("overview", "new")
-    await pop.flush()
-    assert [name for name, _ in await pop.top(10)] == ["overview|new"]
-
-
 class CutOff(MemoryStore):
     """A store whose every lease call fails, as Redis does when unreachable."""
 
@@ -123,7 +85,7 @@ class CutOff(MemoryStore):
 
 async def test_a_warmer_cut_off_from_its_store_stops_acting() -> None:
     """When the store fails, the leader stops acting at once instead of guessing."""
-    leader = Leader(MemoryStore(), Keys("demo"), lease=10, heartbeat=1)
+    leader = Leader(MemoryStore(), Keys("demo"), lease=10, heartbeat=1, heartbeat_ttl=3)
     await leader.step()
     assert leader.acting
     leader._store = CutOff()
@@ -160,13 +122,13 @@ async def test_refresh_ahead_refreshes_what_goes_stale_most_popular_first(
     assert [c.query.start for c in candidates] == [date(2025, 1, 1), date(2025, 2, 1)]
     # Next run in 10 s: both answers (fresh for 30 s) stay fresh past it: nothing to do.
     report = await jobs.run(
-        core, "refresh", candidates, until_next=10, acting=lambda: True, acted_by="t"
+        core, "refresh", candidates, until_next=10, stop_reason=lambda: None, acted_by="t"
     )
     assert (report.refreshed, report.fresh) == (0, 2)
     before = await core.analytics.peek("overview", candidates[0].query)
     # Next run in 60 s: both would be stale by then, so both are refreshed now.
     report = await jobs.run(
-        core, "refresh", candidates, until_next=60, acting=lambda: True, acted_by="t"
+        core, "refresh", candidates, until_next=60, stop_reason=lambda: None, acted_by="t"
     )
     assert report.refreshed == 2 and report.stopped_early is None
     after = await core.analytics.peek("overview", candidates[0].query)
@@ -192,7 +154,7 @@ async def test_refresh_stops_when_its_budget_share_is_spent(
         "refresh",
         await jobs.popular(core, 10),
         until_next=0.005,
-        acting=lambda: True,
+        stop_reason=lambda: None,
         acted_by="t",
     )
     assert report.stopped_early and "budget share spent" in report.stopped_early
@@ -218,7 +180,7 @@ async def test_refresh_skips_answers_being_refreshed_elsewhere(core: Core) -> No
     lease = Keys.lease(core.keys.answer("overview", candidate.query.canonical()))
     await core.store.acquire([lease], "someone-else", 10)
     report = await jobs.run(
-        core, "refresh", [candidate], until_next=3600, acting=lambda: True, acted_by="t"
+        core, "refresh", [candidate], until_next=3600, stop_reason=lambda: None, acted_by="t"
     )
     assert (report.running, report.refreshed) == (1, 0)
 
@@ -236,7 +198,7 @@ async def test_presets_are_warmed_for_configured_projects(
     async with open_core(settings) as core:
         candidates = jobs.presets(core, time.time())
         report = await jobs.run(
-            core, "presets", candidates, until_next=60, acting=lambda: True, acted_by="t"
+            core, "presets", candidates, until_next=60, stop_reason=lambda: None, acted_by="t"
         )
         assert report.refreshed == 2
         today = datetime.now(UTC).astimezone(jobs.zone("Asia/Tokyo")).date()
@@ -250,8 +212,8 @@ async def test_presets_are_warmed_for_configured_projects(
 async def test_one_leader_and_takeover_when_it_stops(redis_url: str, sim: Sim) -> None:
     """Two warmers: exactly one acts; when it stops renewing, the other acts within the lease."""
     async with open_core(make_settings(sim, redis_url)) as core:
-        a = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3)
-        b = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3)
+        a = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3, heartbeat_ttl=0.9)
+        b = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3, heartbeat_ttl=0.9)
         await a.step()
         await b.step()
         assert a.acting and not b.acting
