@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from service.analytics.answers import AnswerCache, HotAnswers
+from service.analytics.intents import Intents
 from service.analytics.partitions import Partitions
 from service.analytics.service import Analytics
 from service.config.settings import Secret, Settings
@@ -82,6 +83,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             background_share=settings.upstream_background_share,
             max_wait=settings.upstream_max_wait,
             fallback_share=settings.upstream_fallback_share,
+            rate_max=settings.upstream_rate_max,
         )
         client = VoiceflowClient(
             session,
@@ -104,9 +106,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             soft_ttl=settings.cache_ttl,
             hard_ttl=settings.cache_stale,
             hot=HotAnswers(settings.cache_local),
+            max_wait=settings.upstream_max_wait,
+            rate=budget.rate,
         )
         stack.push_async_callback(answers.close)
-        partitions = Partitions(store, keys, client, flight, settings, executor)
+        partitions = Partitions(store, keys, client, settings, executor)
+        intents = Intents(store, keys, client, flight, settings)
         popularity = Popularity(store, keys, half_life=settings.warmer.half_life)
         await stack.enter_async_context(popularity.flushing())
         yield Core(
@@ -119,7 +124,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             client,
             flight,
             answers,
-            Analytics(partitions, answers, executor),
+            Analytics(partitions, intents, answers, executor),
             popularity,
         )
 

@@ -102,3 +102,11 @@ class ServiceUnavailable(ProblemError):
     default_retry_after = 5.0
     type_slug = "unavailable"
     title = "Service unavailable"
+
+
+class StillFetching(ServiceUnavailable):
+    """The answer is being fetched and will take longer than a request waits. The fetch goes
+    on; Retry-After is the estimate of when it is done, and the body says how far it is."""
+
+    type_slug = "still-fetching"
+    title = "The answer is still being fetched"

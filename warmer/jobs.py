@@ -6,6 +6,7 @@ the upstream budget at background priority), so a refresh costs what a request w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -17,12 +18,13 @@ from service.analytics.query import Query
 from service.analytics.timezones import zone
 from service.core import Core
 from service.errors import ProblemError
-from service.fleet.budget import background
 from service.fleet.popularity import parse_member
-from service.upstream.voiceflow import tally_requests
+from service.fleet.priority import background
+from service.fleet.tally import tally_requests
 
 log = logging.getLogger(__name__)
 
+REFRESH_CONCURRENCY = 4  # refreshes at once: they overlap waiting on upstream, not the budget
 MIN_SCORE = 0.01  # a score this low is one visit about seven half-lives ago
 
 
@@ -124,12 +126,32 @@ async def run(
         now,
         candidates=len(candidates),
         acted_by=acted_by,
-        allowance=cfg.budget_share * core.settings.upstream_rate * until_next,
+        allowance=cfg.budget_share * await core.budget.rate() * until_next,  # learned, if on
     )
     horizon = now + until_next + cfg.margin
+    slots = asyncio.Semaphore(REFRESH_CONCURRENCY)
+    pending: dict[asyncio.Task[None], int] = {}  # refreshes under way -> their estimates
+
+    async def refresh(candidate: Candidate) -> None:
+        try:
+            with background():
+                await core.analytics.refresh(candidate.kind, candidate.query)
+            report.refreshed += 1
+        except ProblemError as exc:
+            report.failed += 1
+            report.errors = [*report.errors[-4:], f"{candidate.label}: {exc.detail}"]
+            if exc.status in (503, 504):  # rate limited or upstream down: try next run
+                report.stopped_early = f"upstream unavailable: {exc.detail}"
+        except Exception as exc:  # one bad answer must not starve those after it
+            log.exception("refreshing %s failed", candidate.label)
+            report.failed += 1
+            report.errors = [*report.errors[-4:], f"{candidate.label}: {type(exc).__name__}"]
+        finally:
+            slots.release()
+
     with tally_requests() as spent:
         for candidate in candidates:
-            if reason := stop_reason():
+            if reason := report.stopped_early or stop_reason():
                 report.stopped_early = reason
                 break
             decision = await decide(core, candidate, horizon, time.time())
@@ -138,28 +160,18 @@ async def run(
                 report.running += decision.action == "running"
                 continue
             # Checked before spending: a refresh costs at least its estimate, so a run stops
-            # before it would go over its share, not after.
+            # before it would go over its share, not after (counting those under way).
             cost = await core.analytics.estimate(candidate.kind, candidate.query)
-            if cost and spent[0] + cost > report.allowance:
+            committed = spent[0] + sum(e for t, e in pending.items() if not t.done())
+            if cost and committed + cost > report.allowance:
                 report.stopped_early = (
                     f"budget share spent: {spent[0]} of {report.allowance:.0f} upstream "
                     f"requests used, and the next refresh needs at least {cost}"
                 )
                 break
-            try:
-                with background():
-                    await core.analytics.refresh(candidate.kind, candidate.query)
-                report.refreshed += 1
-            except ProblemError as exc:
-                report.failed += 1
-                report.errors = [*report.errors[-4:], f"{candidate.label}: {exc.detail}"]
-                if exc.status in (503, 504):  # rate limited or upstream down: try next run
-                    report.stopped_early = f"upstream unavailable: {exc.detail}"
-                    break
-            except Exception as exc:  # one bad answer must not starve those after it
-                log.exception("refreshing %s failed", candidate.label)
-                report.failed += 1
-                report.errors = [*report.errors[-4:], f"{candidate.label}: {type(exc).__name__}"]
+            await slots.acquire()
+            pending[asyncio.create_task(refresh(candidate))] = cost
+        await asyncio.gather(*pending)
         report.upstream = spent[0]
     report.finished = time.time()
     if report.stopped_early:

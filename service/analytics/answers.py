@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
+import math
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -20,18 +21,23 @@ from typing import Any
 
 import orjson
 
+from service.analytics import progress as progresses
 from service.analytics.assemble import meta
-from service.errors import ProblemError
-from service.fleet.budget import background
+from service.analytics.progress import Progress
+from service.errors import ProblemError, StillFetching
+from service.fleet import priority as priorities
 from service.fleet.flight import SingleFlight
+from service.fleet.priority import background
 from service.store.base import Store
-from service.store.keys import Keys
+from service.store.keys import PROGRESS_TTL_SECONDS, Keys
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Bddd24s")  # format, generated_at, fresh_until, usable_until, etag
 _FORMAT = 1
 HOT_ENTRIES = 256  # answers kept in process; the hottest keys of a dashboard fleet fit easily
+DEFAULT_RATE = 10.0  # req/s assumed when no budget says (UPSTREAM_RATE_PER_SECOND's default)
+RETURN_SLACK = 1.5  # a user told to come back keeps the fetch's priority this much longer
 GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
 
 Compute = Callable[[], Awaitable[dict[str, Any]]]
@@ -130,6 +136,8 @@ class AnswerCache:
         soft_ttl: float,
         hard_ttl: float,
         hot: HotAnswers,
+        max_wait: float = math.inf,
+        rate: Callable[[], Awaitable[float]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -139,6 +147,8 @@ class AnswerCache:
         self._soft = soft_ttl
         self._hard = hard_ttl
         self._hot = hot
+        self._max_wait = max_wait
+        self._rate = rate  # upstream pages a second now, for honest Retry-After estimates
         self._clock = clock
         self._refreshing: set[asyncio.Task[Any]] = set()
 
@@ -157,7 +167,7 @@ class AnswerCache:
         if found is not None and now < found.usable_until:
             self._refresh_soon(key, compute)
             return found, CacheStatus.STALE
-        answer = await self._flight.run(
+        answer = await self._wait(
             key, lambda: self._compute(key, compute), lambda: self._fresh(key)
         )
         return answer, CacheStatus.MISS
@@ -167,8 +177,38 @@ class AnswerCache:
         anywhere is joined, not repeated)."""
         key = self._keys.answer(kind, canonical)
         started = self._clock()
-        return await self._flight.run(
+        return await self._wait(
             key, lambda: self._compute(key, compute), lambda: self._newer(key, started)
+        )
+
+    async def _wait(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[Answer]],
+        check: Callable[[], Awaitable[Answer | None]],
+    ) -> Answer:
+        """The flight's answer. A user waits at most max_wait: then the fetch goes on, and the
+        user is told when to come back (StillFetching, from the fetch's own progress); until
+        then the fetch keeps the user's priority, since the user is coming back for it."""
+        if not priorities.current().is_user():
+            return await self._flight.run(key, compute, check)
+        waiting = asyncio.timeout(self._max_wait)
+        try:
+            async with waiting:
+                return await self._flight.run(key, compute, check)
+        except TimeoutError:
+            if not waiting.expired():
+                raise  # a timeout inside the computation, not this wait's
+        raw = await self._store.get(self._keys.progress(key))
+        summary = None if raw is None else orjson.loads(raw)
+        rate = await self._rate() if self._rate is not None else DEFAULT_RATE
+        retry_after = progresses.retry_after(summary, rate, fallback=self._max_wait)
+        self._flight.keep_priority(key, retry_after * RETURN_SLACK + self._max_wait)
+        raise StillFetching(
+            "the answer is still being fetched from Voiceflow; it goes on meanwhile, "
+            "so retry after the time given",
+            retry_after=retry_after,
+            progress=summary,
         )
 
     async def computing(self, kind: str, canonical: str) -> bool:
@@ -189,7 +229,14 @@ class AnswerCache:
         return found if found is not None and self._clock() < found.fresh_until else None
 
     async def _compute(self, key: str, compute: Compute) -> Answer:
-        data = await compute()
+        progress_key = self._keys.progress(key)
+
+        async def publish(summary: bytes) -> None:
+            await self._store.set(progress_key, summary, PROGRESS_TTL_SECONDS)
+
+        with progresses.tracking(Progress(publish)):
+            data = await compute()
+        await self._store.delete(progress_key)
         now = self._clock()
         answer = make_answer(data, self._source, now, self._soft, self._hard)
         await self._store.set(key, answer.encode(), self._soft + self._hard)

@@ -1,8 +1,9 @@
 """Fetch planning over day partitions: fetch only the UTC days that are missing or expired.
 
-For each metric, the days a question needs are read in one MGET; the missing ones are merged
-into contiguous runs, each fetched with one ranged, paginated query, split back into days
-and stored — closed days for long, open days (today, or inside the settle delay) briefly.
+For each metric, the days a question needs are read in one MGET; the missing ones are
+leased, merged into contiguous runs and fetched a chunk at a time (chunks.py: newest first,
+checkpointed), split back into days and stored — closed days for long, open days (today,
+or inside the settle delay) briefly.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import Any
 
-import orjson
-
-from service.analytics.rows import Day, split_days
+from service.analytics import progress as progresses
+from service.analytics.chunks import ChunkFetcher, newest_chunk
+from service.analytics.rows import Day
 from service.config.settings import Settings
-from service.errors import ServiceUnavailable
-from service.fleet.flight import LEASE_GRACE_SECONDS, SingleFlight, renewing
+from service.fleet.flight import LEASE_GRACE_SECONDS, renewing
 from service.store.base import Store
 from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
-from service.upstream.voiceflow import VoiceflowClient, iso_z
+from service.upstream.voiceflow import VoiceflowClient
 
 UNPACK_ON_LOOP = 31  # stored days decoded on the loop; more go to the executor
 
@@ -37,12 +36,6 @@ def _unpack(days: Sequence[date], raws: Sequence[bytes | None]) -> dict[date, Da
         if day is not None:
             out[d] = day
     return out
-
-
-def _split_and_pack(
-    metric: str, rows: list[dict[str, Any]], run: list[date], fetched_at: float
-) -> list[tuple[date, bytes]]:
-    return [(d, day.pack()) for d, day in split_days(metric, rows, run, fetched_at).items()]
 
 
 def day_runs(days: Sequence[date]) -> list[tuple[date, date]]:
@@ -72,7 +65,6 @@ class Partitions:
         store: Store,
         keys: Keys,
         client: VoiceflowClient,
-        flight: SingleFlight,
         settings: Settings,
         executor: Executor,
         clock: Callable[[], float] = time.time,
@@ -80,10 +72,11 @@ class Partitions:
         self._executor = executor
         self._store = store
         self._keys = keys
-        self._client = client
-        self._flight = flight
         self._settings = settings
         self._clock = clock
+        self._chunks = ChunkFetcher(
+            store, keys, client, executor, is_closed=self.is_closed, ttl=self._ttl, clock=clock
+        )
 
     def is_closed(self, day: date, now: float) -> bool:
         """A day that ended more than the settle delay ago never changes again."""
@@ -97,45 +90,74 @@ class Partitions:
         """The stored rows of `metric` for each of `days`, fetching what is missing.
 
         Each missing day is leased before it is fetched (one script for all of them), so two
-        requests over overlapping ranges — in any process — never fetch a day twice: each
-        fetches the days it leased and waits for the others' notification.
+        requests over overlapping ranges — in any process — never fetch a day twice. Of the
+        days it leased, a caller fetches one chunk per run (the newest, see chunks.py, or one
+        a dead process checkpointed), gives the other days' leases back at once so that
+        others may fetch them meanwhile, and plans again. Days leased elsewhere it waits
+        for: until word comes that they are stored, or their lease lapses (the holder died).
         """
         now = self._clock()
         today = datetime.fromtimestamp(now, UTC).date()
         wanted = [d for d in days if d <= today]  # the future has no rows: nothing to fetch
         found: dict[date, Day] = {d: Day.empty(now) for d in days if d > today}
         done_key = self._keys.days_done(project_id, metric)
-        give_up = time.monotonic() + self._settings.upstream_deadline + 2 * LEASE_TTL_SECONDS
+        tracker = progresses.current()
         while True:
             async with self._store.watch(done_key) as done:
                 have = await self._load(project_id, metric, wanted)
                 missing = [d for d in wanted if d not in have]
+                density = await self._chunks.density(project_id, metric) if missing else None
+                if tracker is not None:
+                    tracker.days(metric, len(wanted), len(have), density)
+                    await tracker.maybe_publish()
                 if not missing:
                     return found | have
-                if time.monotonic() > give_up:
-                    raise ServiceUnavailable(
-                        f"{metric} for project {project_id} is being fetched by another "
-                        "process that has not finished",
-                        retry_after=LEASE_TTL_SECONDS,
-                    )
                 token = secrets.token_hex(16)
-                leases = [Keys.lease(self._keys.day(project_id, metric, d)) for d in missing]
-                left = await self._store.acquire(leases, token, LEASE_TTL_SECONDS)
+                leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in missing}
+                left = await self._store.acquire(list(leases.values()), token, LEASE_TTL_SECONDS)
                 mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
                 if mine:
-                    held = [lk for lk, wait in zip(leases, left, strict=True) if not wait]
-                    try:
-                        async with renewing(
-                            self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS
-                        ):
-                            await self._fetch(project_id, metric, mine)
-                    finally:
-                        await self._store.notify(done_key)
-                if len(mine) < len(missing):
-                    # The rest is being fetched elsewhere: wait for word, or for the longest
-                    # of those leases to lapse (its holder died).
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(done.wait(), max(left) + LEASE_GRACE_SECONDS)
+                    await self._fetch_some(project_id, metric, mine, density, leases, token)
+                    await self._store.notify(done_key)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), max(left) + LEASE_GRACE_SECONDS)
+
+    async def _fetch_some(
+        self,
+        project_id: str,
+        metric: str,
+        mine: list[date],
+        density: float | None,
+        leases: dict[date, str],
+        token: str,
+    ) -> None:
+        """Fetch one chunk per run of the leased days `mine`; give the others back first."""
+        have = await self._load(project_id, metric, mine)  # a holder may have just stored some
+        todo = [d for d in mine if d not in have]
+        chunks = []
+        resumed = await self._chunks.resumable(project_id, metric, todo) if todo else None
+        if resumed is not None:
+            chunks.append(resumed)
+        else:
+            for first, last in day_runs(todo):
+                run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+                chunks.append(newest_chunk(run, density))
+        chosen = {
+            first + timedelta(days=i)
+            for first, last in chunks
+            for i in range((last - first).days + 1)
+        }
+        spare = [leases[d] for d in mine if d not in chosen]
+        if spare:
+            await self._store.release(spare, token)
+        held = [leases[d] for d in mine if d in chosen]
+        if not held:
+            return
+        async with renewing(self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS):
+            await asyncio.gather(
+                *(self._chunks.fetch(project_id, metric, first, last) for first, last in chunks)
+            )
 
     async def estimate(self, project_id: str, metric: str, days: Sequence[date]) -> int:
         """Upstream queries `days` would cost now (one per run of missing days; pages aside)."""
@@ -144,76 +166,9 @@ class Partitions:
         have = await self._load(project_id, metric, wanted)
         return len(day_runs([d for d in wanted if d not in have]))
 
-    async def intents_cached(self, project_id: str, start: datetime, end: datetime) -> bool:
-        return (
-            await self._store.get(self._keys.intents(project_id, iso_z(start), iso_z(end)))
-            is not None
-        )
-
     async def _load(self, project_id: str, metric: str, days: Sequence[date]) -> dict[date, Day]:
         raws = await self._store.mget([self._keys.day(project_id, metric, d) for d in days])
         if len(days) <= UNPACK_ON_LOOP:
             return _unpack(days, raws)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _unpack, days, raws)
-
-    async def _fetch(self, project_id: str, metric: str, days: Sequence[date]) -> None:
-        """Fetch the leased `days`, re-checked first: a holder may have stored some just before."""
-        have = await self._load(project_id, metric, days)
-        missing = [d for d in days if d not in have]
-        await asyncio.gather(
-            *(self._fetch_run(project_id, metric, first, last) for first, last in day_runs(missing))
-        )
-
-    async def _fetch_run(self, project_id: str, metric: str, first: date, last: date) -> None:
-        start = datetime.combine(first, dtime(), UTC)
-        end = datetime.combine(last + timedelta(days=1), dtime(), UTC) - timedelta(milliseconds=1)
-        fetched_at = self._clock()
-        rows = await self._client.rows(project_id, metric, start, end)
-        run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        loop = asyncio.get_running_loop()  # a year of rows takes ~0.1 s to split: not on the loop
-        packed = await loop.run_in_executor(
-            self._executor, _split_and_pack, metric, rows, run, fetched_at
-        )
-        await self._store.set_many(
-            [
-                (
-                    self._keys.day(project_id, metric, d),
-                    raw,
-                    self._ttl(self.is_closed(d, fetched_at)),
-                )
-                for d, raw in packed
-            ]
-        )
-
-    async def top_intents(
-        self, project_id: str, start: datetime, end: datetime
-    ) -> list[dict[str, Any]]:
-        """top_intents for an exact UTC window, cached per window (closed ones long)."""
-        if end < start:  # an empty window (skipped local dates): nothing to ask
-            return []
-        key = self._keys.intents(project_id, iso_z(start), iso_z(end))
-
-        async def read() -> list[dict[str, Any]] | None:
-            raw = await self._store.get(key)
-            return None if raw is None else list(orjson.loads(raw))
-
-        async def fetch() -> list[dict[str, Any]]:
-            intents = await self._client.top_intents(project_id, start, end)
-            clean = [
-                {"name": str(i.get("name", "")), "count": _count(i.get("count"))}
-                for i in intents
-                if isinstance(i, dict)
-            ]
-            closed = self.is_closed(end.date(), self._clock())
-            await self._store.set(key, orjson.dumps(clean), self._ttl(closed))
-            return clean
-
-        cached = await read()
-        if cached is not None:
-            return cached
-        return await self._flight.run(key, fetch, read)
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

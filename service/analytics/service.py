@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from service.analytics.answers import Answer, AnswerCache, CacheStatus
 from service.analytics.assemble import build_compare, build_overview
+from service.analytics.intents import Intents
 from service.analytics.partitions import Partitions, utc_days
 from service.analytics.query import Query
 from service.analytics.rows import LIST_METRICS, Day
@@ -19,8 +20,11 @@ ANSWER_KINDS: tuple[AnswerKind, ...] = ("overview", "compare")
 
 
 class Analytics:
-    def __init__(self, partitions: Partitions, answers: AnswerCache, executor: Executor) -> None:
+    def __init__(
+        self, partitions: Partitions, intents: Intents, answers: AnswerCache, executor: Executor
+    ) -> None:
         self._partitions = partitions
+        self._intents = intents
         self._answers = answers
         self._executor = executor
         self._computes = {"overview": self._overview_data, "compare": self._compare_data}
@@ -60,7 +64,7 @@ class Analytics:
             for metric in LIST_METRICS:
                 total += await self._partitions.estimate(q.project_id, metric, days)
             end = last + timedelta(hours=1) - timedelta(milliseconds=1)
-            total += not await self._partitions.intents_cached(q.project_id, first, end)
+            total += await self._intents.estimate(q.project_id, first, end, q.tz)
         return total
 
     async def _overview_data(self, query: Query) -> dict[str, Any]:
@@ -73,8 +77,11 @@ class Analytics:
             asyncio.gather(
                 *(self._partitions.days(query.project_id, m, days) for m in LIST_METRICS)
             ),
-            self._partitions.top_intents(
-                query.project_id, first, last + timedelta(hours=1) - timedelta(milliseconds=1)
+            self._intents.top(
+                query.project_id,
+                first,
+                last + timedelta(hours=1) - timedelta(milliseconds=1),
+                query.tz,
             ),
         )
         metrics: dict[str, dict[Any, Day]] = dict(zip(LIST_METRICS, metric_days, strict=True))

@@ -169,6 +169,21 @@ NON_NEGATIVE = Number(ge=0)
 SHARE = Number(gt=0, le=1)  # a share of a rate: none of it makes no sense, all of it does
 
 
+class Maybe(Scalar[T | None]):
+    """An optional environment variable: empty is None (a feature off), else as `kind` reads
+    it. (An optional TOML entry needs no such kind: it is left out.)"""
+
+    def __init__(self, kind: Scalar[T]) -> None:
+        self.kind = kind
+
+    @property
+    def rule(self) -> str:
+        return f"{self.kind.rule}, or empty"
+
+    def parse(self, raw: str) -> T:
+        return self.kind.parse(raw)
+
+
 class Bool(Scalar[bool]):
     rule = "must be true or false"
     _TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})

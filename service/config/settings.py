@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from service.config.kinds import (
     NON_NEGATIVE,
@@ -18,11 +19,13 @@ from service.config.kinds import (
     HttpUrl,
     Int,
     LogLevel,
+    Maybe,
     Number,
     Origins,
     Port,
     RedisUrl,
     Token,
+    spell,
 )
 from service.config.secret import Secret
 from service.config.spec import SettingsError, markdown, read_env, rows, setting
@@ -133,7 +136,8 @@ class Settings:
         "UPSTREAM_DEADLINE_SECONDS",
         POSITIVE,
         default=30.0,
-        help="Time budget of one upstream query, retries and Retry-After waits included.",
+        help="Time budget of one upstream page request from its first token on: its attempts "
+        "and backoffs (waiting for the budget is not counted: a fetch goes on meanwhile).",
     )
     upstream_max_retries: int = setting(
         "UPSTREAM_MAX_RETRIES",
@@ -148,12 +152,22 @@ class Settings:
         help="Upstream requests per second for the whole fleet (every process and the "
         "warmer), per Voiceflow API key.",
     )
+    upstream_rate_max: float | None = setting(
+        "UPSTREAM_RATE_MAX_PER_SECOND",
+        Maybe(POSITIVE),
+        default=None,
+        help="When set, the fleet learns Voiceflow's undocumented limit: starting at "
+        "UPSTREAM_RATE_PER_SECOND, its rate rises slowly while requests succeed and halves on "
+        "a 429, never above this (nor below a quarter of the configured rate). Empty: the "
+        "rate stays as configured.",
+    )
     upstream_burst: float = setting(
         "UPSTREAM_BURST",
         Number(ge=1),  # a bucket smaller than one token could never send a request
-        default=20.0,
+        default=10.0,
         help="Upstream requests the fleet may send at once after a quiet spell (the token "
-        "bucket's size).",
+        "bucket's size). Voiceflow does not document its own; a second's worth of the rate is "
+        "the burst a limiter at that rate surely allows.",
     )
     upstream_background_share: float = setting(
         "UPSTREAM_BACKGROUND_SHARE",
@@ -166,8 +180,8 @@ class Settings:
         "UPSTREAM_MAX_WAIT_SECONDS",
         NON_NEGATIVE,
         default=5.0,
-        help="Longest a user's request waits for upstream budget; past it, a stale answer or "
-        "a 503 with Retry-After.",
+        help="Longest a request waits for an answer being fetched; past it, a 503 with "
+        "Retry-After estimated from the work left and its progress, while the fetch goes on.",
     )
     upstream_fallback_share: float = setting(
         "UPSTREAM_FALLBACK_SHARE",
@@ -219,6 +233,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate every variable; raise SettingsError naming all bad ones at once."""
         values, errors = read_env(cls, environ)
+        errors += _conflicts(values, errors)
         if errors:
             raise SettingsError("invalid configuration: " + "; ".join(errors))
         return cls(**values)
@@ -228,6 +243,21 @@ class Settings:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["voiceflow_url"] = re.sub(r"//[^/@]*@", "//***@", self.voiceflow_url)
         return shown
+
+
+def _conflicts(values: Mapping[str, Any], errors: list[str]) -> list[str]:
+    """Rules across variables, checked once each variable is valid on its own."""
+    rate, ceiling = values["upstream_rate"], values["upstream_rate_max"]
+    if any(
+        e.startswith(("UPSTREAM_RATE_PER_SECOND=", "UPSTREAM_RATE_MAX_PER_SECOND=")) for e in errors
+    ):
+        return []
+    if ceiling is not None and ceiling < rate:
+        return [
+            f"UPSTREAM_RATE_MAX_PER_SECOND={spell(ceiling)!r}: must be >= "
+            f"UPSTREAM_RATE_PER_SECOND ({spell(rate)}), the rate probing starts from"
+        ]
+    return []
 
 
 def markdown_table() -> str:

@@ -16,6 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from service.errors import ServiceUnavailable
+from service.fleet import priority as priorities
+from service.fleet import tally
+from service.fleet.priority import Priority, running_as
+from service.fleet.tally import tally_requests
 from service.store.base import Store
 from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
 
@@ -40,6 +44,8 @@ class SingleFlight:
         self._lease_ttl = lease_ttl
         self._renew_every = renew_every
         self._local: dict[str, asyncio.Task[Any]] = {}
+        self._priorities: dict[str, Priority] = {}  # each flight's, derived from its waiters
+        self._tallies: dict[str, list[int]] = {}  # each flight's upstream requests
         self._closing = False
 
     def running(self, key: str) -> bool:
@@ -59,24 +65,41 @@ class SingleFlight:
         """The result of `compute`, run once fleet-wide; others get it through `check`.
 
         `check` reads what a computation elsewhere stored (None: nothing usable yet).
-        The shared task is shielded, so one caller giving up does not cancel the others'.
+        The shared task is shielded: a caller that stops waiting (gives up, hangs up) does
+        not cancel it, so nothing it paid for upstream is lost; while it has no waiter left
+        at user priority, it goes on at background priority.
         """
         if self._closing:
             raise _shutting_down()
         task = self._local.get(key)
+        joined = task is not None
         if task is None:
-            task = asyncio.create_task(self._fleet(key, compute, check), name=f"flight:{key}")
-            self._local[key] = task
+            priority = Priority()
+            # The task's context: its requests' priority, and a count of them for joiners.
+            with running_as(priority), tally_requests() as spent:
+                task = asyncio.create_task(self._fleet(key, compute, check), name=f"flight:{key}")
+            self._local[key], self._priorities[key], self._tallies[key] = task, priority, spent
             task.add_done_callback(lambda t: self._forget(key, t))
+        spent = self._tallies[key]
         try:
-            result: T = await asyncio.shield(task)
+            with self._priorities[key].waited_on_by(priorities.current()):
+                result: T = await asyncio.shield(task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if task.cancelled() and self._closing and not (current and current.cancelling()):
                 # The flight was stopped by close(), not this caller: tell it so, honestly.
                 raise _shutting_down() from None
             raise
+        if joined:  # its requests were counted where it started: count them here too
+            tally.count(spent[0])
         return result
+
+    def keep_priority(self, key: str, seconds: float) -> None:
+        """The caller stops waiting for now but will come back within `seconds`: its flight
+        keeps the caller's priority until then (a user told to retry is still a user)."""
+        priority = self._priorities.get(key)
+        if priority is not None:
+            priority.hold(priorities.current(), seconds)
 
     async def close(self) -> None:
         """Stop every flight of this process; each releases its leases and wakes its waiters
@@ -89,7 +112,7 @@ class SingleFlight:
 
     def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._local.get(key) is task:
-            del self._local[key]
+            del self._local[key], self._priorities[key], self._tallies[key]
         if not task.cancelled():
             task.exception()  # retrieved here so an abandoned failure is not logged as lost
 

@@ -140,6 +140,22 @@ SCHEMAS: dict[str, Any] = {
             "detail": {"type": "string"},
             "field": {"type": "string"},
             "retry_after": {"type": "integer", "minimum": 1},
+            "progress": {
+                "description": "With type .../still-fetching: how far the fetch behind the "
+                "answer has got. It goes on while the client waits Retry-After, which is "
+                "estimated from pages_left and the upstream rate.",
+                "oneOf": [
+                    {"type": "null"},
+                    _obj(
+                        {
+                            "metric_days_done": _INT,
+                            "metric_days_needed": _INT,
+                            "pages_fetched": _INT,
+                            "pages_left": {"oneOf": [_INT, {"type": "null"}]},
+                        }
+                    ),
+                ],
+            },
         },
     },
     "Health": {
@@ -192,7 +208,12 @@ SCHEMAS: dict[str, Any] = {
                 }
             ),
             "config": {"type": ["object", "null"]},
-            "budget": {"type": "object"},
+            "budget": {
+                "description": "The upstream budget's settings and, when probing "
+                "(UPSTREAM_RATE_MAX_PER_SECOND), `learned_rate`: the rate the fleet sends at "
+                "now, its bounds, its halvings and the rate the last one started from.",
+                "type": "object",
+            },
             "top": _list(
                 {
                     "type": "object",

@@ -23,6 +23,7 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
     status = await read_status(core.store, core.keys)
     beat = await heartbeat(core.store, core.keys)
     settings = core.settings
+    learned = core.budget.learned
     runs = {job: _run(report) for job, report in status.get("last_runs", {}).items()}
     return json_response(
         {
@@ -49,6 +50,9 @@ async def warmer_status(request: web.Request) -> web.StreamResponse:
                 "upstream_rate_per_second": settings.upstream_rate,
                 "background_share": settings.upstream_background_share,
                 "warmer_share_per_run": settings.warmer.budget_share,
+                "upstream_rate_max_per_second": settings.upstream_rate_max,
+                # None unless probing: then the rate the fleet has learned, shared by all.
+                "learned_rate": None if learned is None else await learned.status(),
             },
             "top": await _top(request, now),
             "updated_at": iso_utc(status.get("updated_at")),

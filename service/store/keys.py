@@ -15,6 +15,9 @@ NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old value
 
 LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
 LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
+CHECKPOINT_TTL_SECONDS = 600.0  # a killed fetch is resumed well within this; then it goes
+DENSITY_TTL_SECONDS = 30 * 86400.0  # a project's activity changes slowly
+PROGRESS_TTL_SECONDS = 30.0  # published about every second while a computation runs
 EXPORT_TTL_SECONDS = 60.0  # absorbs double clicks and retries, yet never outlives its data by much
 
 
@@ -52,6 +55,27 @@ class Keys:
     def days_done(self, project_id: str, metric: str) -> str:
         """Notified whenever a fetch of this (project, metric) stored days or gave up."""
         return f"{self.prefix}:{{{project_id}:{metric}}}:fetched"
+
+    def checkpoint(self, project_id: str, metric: str, chunk: str) -> str:
+        """A chunk fetch's progress (cursor, pages so far), so any process can resume it."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:ckpt:{chunk}"
+
+    def checkpoint_page(self, project_id: str, metric: str, chunk: str, page: int) -> str:
+        """The rows of one page of a checkpointed chunk fetch."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:ckpt:{chunk}:{page}"
+
+    def checkpoint_of(self, project_id: str, metric: str, day: date) -> str:
+        """Names the checkpointed chunk a day is being fetched in (read with the day's MGET)."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:ckpt-day:{day:%Y%m%d}"
+
+    def density(self, project_id: str, metric: str) -> str:
+        """Upstream rows per day of a (project, metric), learned from its fetches: it sizes
+        chunks and estimates how long a fetch will take."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:density"
+
+    def progress(self, answer_key: str) -> str:
+        """How far the computation of an answer has got, for requests in any process."""
+        return f"{answer_key}:progress"
 
     def intents(self, project_id: str, start: str, end: str) -> str:
         """top_intents for one exact UTC window (it is not hourly, so not day-partitioned)."""

@@ -7,13 +7,11 @@ Caching and planning live elsewhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +26,7 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from service.fleet import tally
 from service.fleet.budget import Budget
 
 log = logging.getLogger(__name__)
@@ -38,20 +37,6 @@ BACKOFF_BASE = 0.25  # seconds; doubled per retry, with full jitter
 BACKOFF_CAP = 4.0
 
 Row = dict[str, Any]
-
-
-_tally: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("tally", default=None)
-
-
-@contextlib.contextmanager
-def tally_requests() -> Iterator[list[int]]:
-    """Count the upstream requests made inside (and in tasks started inside): tally[0]."""
-    tally = [0]
-    token = _tally.set(tally)
-    try:
-        yield tally
-    finally:
-        _tally.reset(token)
 
 
 def iso_z(t: datetime) -> str:
@@ -93,26 +78,41 @@ class VoiceflowClient:
 
     async def rows(self, project_id: str, name: str, start: datetime, end: datetime) -> list[Row]:
         """Every row of list metric `name` with start <= period <= end, all pages."""
-        deadline = time.monotonic() + self._deadline
+        rows: list[Row] = []
+        async for items, _cursor in self.pages(project_id, name, start, end):
+            rows.extend(items)
+        return rows
+
+    async def pages(
+        self,
+        project_id: str,
+        name: str,
+        start: datetime,
+        end: datetime,
+        *,
+        cursor: Any = None,
+        pages_done: int = 0,
+    ) -> AsyncIterator[tuple[list[Row], Any]]:
+        """Each page of list metric `name` over [start, end] with the cursor after it (None
+        after the last), from `cursor` on: a fetch checkpointed after `pages_done` pages
+        resumes where it stopped, in this process or another."""
         base = {
             "projectID": project_id,
             "startTime": iso_z(start),
             "endTime": iso_z(end),
             "limit": PAGE_LIMIT,
         }
-        rows: list[Row] = []
-        seen: set[Any] = set()
-        cursor: Any = None
-        for _page in range(self._max_pages):
+        seen: set[Any] = {cursor} if cursor is not None else set()
+        for _page in range(pages_done, self._max_pages):
             filt = base if cursor is None else {**base, "cursor": cursor}
-            result = await self._query(name, filt, project_id, deadline)
+            result = await self._query(name, filt, project_id)
             items = result.get("items")
             if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                 raise UpstreamUnavailable(f"Voiceflow answered {name} without a list of items")
-            rows.extend(items)
             cursor = result.get("cursor")
             if cursor is None or not items:
-                return rows
+                yield items, None
+                return
             if not isinstance(cursor, int | str) or isinstance(cursor, bool):
                 raise UpstreamUnavailable(
                     f"Voiceflow answered {name} with a cursor that is not a number"
@@ -122,6 +122,7 @@ class VoiceflowClient:
                     f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging"
                 )
             seen.add(cursor)
+            yield items, cursor
         raise UpstreamUnavailable(
             f"{name} for project {project_id} needed more than {self._max_pages} pages "
             "(UPSTREAM_MAX_PAGES); refusing to return a partial answer"
@@ -131,23 +132,24 @@ class VoiceflowClient:
         self, project_id: str, start: datetime, end: datetime, limit: int = PAGE_LIMIT
     ) -> list[Row]:
         """The top intents over [start, end], count descending (one request, no pages)."""
-        deadline = time.monotonic() + self._deadline
         filt = {
             "projectID": project_id,
             "startTime": iso_z(start),
             "endTime": iso_z(end),
             "limit": limit,
         }
-        result = await self._query("top_intents", filt, project_id, deadline)
+        result = await self._query("top_intents", filt, project_id)
         intents = result.get("intents")
         if not isinstance(intents, list):
             raise UpstreamUnavailable("Voiceflow answered top_intents without a list of intents")
         return intents
 
-    async def _query(
-        self, name: str, filt: dict[str, Any], project_id: str, deadline: float
-    ) -> dict[str, Any]:
-        """One page: retries 5xx/timeouts with backoff and waits out 429s, within deadline."""
+    async def _query(self, name: str, filt: dict[str, Any], project_id: str) -> dict[str, Any]:
+        """One page: retries 5xx/timeouts with backoff and waits out 429s.
+
+        Waiting for the budget has no limit here: a fetch goes on whether or not anyone still
+        waits for it (the requester bounds its own wait). The deadline bounds the page's own
+        time from its first token on: its attempts, backoffs and Retry-After waits."""
         body = orjson.dumps({"data": {"name": name, "filter": filt}})
         headers = {
             "authorization": self._key.reveal(),
@@ -155,16 +157,13 @@ class VoiceflowClient:
             "accept": "application/json",
         }
         failures = 0
-        throttled = 0.0  # seconds this query waited for the budget (or a fleet-wide pause)
+        deadline: float | None = None
         while True:
             if self._budget is not None:
-                throttled += await self._budget.acquire(deadline)
+                await self._budget.acquire()
+            deadline = deadline or time.monotonic() + self._deadline
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                if throttled:  # the time went on waiting out rate limits: say so
-                    raise UpstreamRateLimited(
-                        f"the upstream budget left no time to ask for {name}", retry_after=1.0
-                    )
                 raise UpstreamTimeout(f"Voiceflow did not answer {name} within the deadline")
             try:
                 status, retry_after, payload = await self._post(body, headers, remaining)
@@ -176,6 +175,8 @@ class VoiceflowClient:
                 status, retry_after, payload = 0, None, None
                 error, reason = UpstreamUnavailable, f"connection failed ({type(exc).__name__})"
             else:
+                if self._budget is not None:
+                    await self._budget.observe(status)  # a probing budget learns from it
                 if status == 200:
                     self.auth_failed_at = None
                     result = payload.get("result") if isinstance(payload, dict) else None
@@ -196,8 +197,10 @@ class VoiceflowClient:
             if status == 429:
                 wait = retry_after if retry_after is not None else 1.0
                 if self._budget is not None:
-                    # Every process pauses; acquire() waits it out or gives up in time.
+                    # Every process pauses; acquire() waits it out. Not a failure of this page:
+                    # its deadline starts again with its next token.
                     await self._budget.pause(wait)
+                    deadline = None
                     continue
                 if time.monotonic() + wait > deadline:
                     raise UpstreamRateLimited(
@@ -224,9 +227,7 @@ class VoiceflowClient:
         self, body: bytes, headers: dict[str, str], remaining: float
     ) -> tuple[int, float | None, Any]:
         async with self._slots:
-            tally = _tally.get()
-            if tally is not None:
-                tally[0] += 1
+            tally.count()
             return await self._send(body, headers, remaining)
 
     async def _send(

@@ -123,3 +123,28 @@ def test_values_are_parsed_by_their_kind() -> None:
     assert s.port == 8080 and s.cache_ttl == 30.0 and s.warmer_embedded is False
     assert s.cors_origins == ("https://a.example", "http://b.example")
     assert s.log_level == "DEBUG" and s.voiceflow_url == "https://vf.example/api"
+
+
+def test_rate_probing_is_off_unless_a_maximum_is_set() -> None:
+    """UPSTREAM_RATE_MAX_PER_SECOND: empty is off (None); set, it is a number."""
+    assert Settings.from_env({}).upstream_rate_max is None
+    assert Settings.from_env({"UPSTREAM_RATE_MAX_PER_SECOND": " "}).upstream_rate_max is None
+    assert Settings.from_env({"UPSTREAM_RATE_MAX_PER_SECOND": "50"}).upstream_rate_max == 50
+    with pytest.raises(SettingsError, match="UPSTREAM_RATE_MAX_PER_SECOND='x': must be a number"):
+        Settings.from_env({"UPSTREAM_RATE_MAX_PER_SECOND": "x"})
+
+
+def test_a_maximum_below_the_rate_names_both() -> None:
+    """A probing maximum under the configured rate stops start-up naming both variables."""
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"UPSTREAM_RATE_PER_SECOND": "20", "UPSTREAM_RATE_MAX_PER_SECOND": "5"})
+    assert str(err.value) == (
+        "invalid configuration: UPSTREAM_RATE_MAX_PER_SECOND='5': must be >= "
+        "UPSTREAM_RATE_PER_SECOND (20), the rate probing starts from"
+    )
+    assert (
+        Settings.from_env(
+            {"UPSTREAM_RATE_PER_SECOND": "20", "UPSTREAM_RATE_MAX_PER_SECOND": "20"}
+        ).upstream_rate_max
+        == 20
+    )

@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from service.errors import UpstreamRateLimited
-from service.fleet.budget import Budget, background, budget_keys
+from service.fleet.budget import Budget, budget_keys
+from service.fleet.priority import background
 from service.store.base import Store
 from service.store.fallback import FallbackStore
 from service.store.memory import MemoryStore
@@ -80,13 +81,14 @@ async def test_background_keeps_off_the_reserve(store: Store) -> None:
 
 
 async def test_pause_is_shared_and_only_moves_forward(store: Store) -> None:
-    """After a 429 every budget on the key waits until the pause ends; a shorter one is ignored."""
+    """After a 429 every budget on the key waits until the pause ends (a shorter one is
+    ignored), and the bucket starts empty then: a full burst would meet the limit again."""
     clock = Clock()
     first, second = budget(store, clock, max_wait=60), budget(store, clock, max_wait=60)
     await first.pause(30)
     await first.pause(5)
     await second.acquire(time.monotonic() + 120)
-    assert clock.slept == [30.0]
+    assert clock.slept == [30.0, 0.5]  # the pause, then one token at 2 a second
 
 
 async def test_pause_beyond_max_wait_raises_with_retry_after(store: Store) -> None:

@@ -47,6 +47,17 @@ async def post(
         return resp.status, resp.headers.get("X-Cache", ""), await resp.json()
 
 
+async def post_following_retry_after(
+    session: aiohttp.ClientSession, proc: Process, payload: dict[str, Any]
+) -> tuple[int, str, dict[str, Any]]:
+    """POST as a careful client does: on a 503, wait Retry-After and ask again."""
+    while True:
+        async with session.post(proc.url + "/api/analytics/overview", json=payload) as resp:
+            if resp.status != 503:
+                return resp.status, resp.headers.get("X-Cache", ""), await resp.json()
+            await asyncio.sleep(float(resp.headers["Retry-After"]))
+
+
 def upstream_requests(sim: Process) -> list[tuple[str, str, str, Any]]:
     return [
         (e["name"], e["startTime"], e["endTime"], e["cursor"])
@@ -94,7 +105,7 @@ async def test_killed_lease_holder_delays_waiters_at_most_the_lease_ttl(
         async with aiohttp.ClientSession() as session:
             first = asyncio.create_task(post(session, holder, body()))
             await asyncio.sleep(0.5)  # the holder has its leases and is waiting on upstream
-            second = asyncio.create_task(post(session, waiter, body()))
+            second = asyncio.create_task(post_following_retry_after(session, waiter, body()))
             await asyncio.sleep(0.5)
             holder.kill()
             killed_at = time.monotonic()

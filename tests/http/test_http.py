@@ -95,6 +95,7 @@ async def test_ready_is_degraded_when_redis_is_unreachable(sim: Sim, aiohttp_cli
             "VOICEFLOW_API_KEY": SIM_KEY,
             "VOICEFLOW_ANALYTICS_URL": sim.url,
             "REDIS_URL": "redis://127.0.0.1:1/0",
+            "UPSTREAM_RATE_PER_SECOND": "1000",  # the fallback share of it is plenty
         }
     )
     client = await aiohttp_client(create_app(settings))
@@ -155,7 +156,9 @@ async def test_upstream_failure_is_a_problem_without_secrets(
     make_client: Any, sim: Sim, fault: int, status: int
 ) -> None:
     """Upstream 401/5xx/429 with nothing cached: a problem+json naming the cause, no key."""
-    client = await make_client(UPSTREAM_MAX_RETRIES="1", UPSTREAM_DEADLINE_SECONDS="1")
+    client = await make_client(
+        UPSTREAM_MAX_RETRIES="1", UPSTREAM_DEADLINE_SECONDS="1", UPSTREAM_MAX_WAIT_SECONDS="1"
+    )
     sim.state.fail_next(100, fault)
     resp = await client.post("/api/analytics/overview", json=body())
     assert resp.status == status

@@ -1,0 +1,244 @@
+"""Fetching days in bounded chunks, newest first, each checkpointed page by page.
+
+At the rate limit, the order and the durability of fetches matter as much as their count:
+- **Newest first.** A long run of missing days is fetched as its newest week first, then
+  the rest in chunks of at most MAX_CHUNK_PAGES pages, sized from the rows a day of that
+  metric is known to have. So the week a dashboard asks for most is stored within a few
+  pages, and an ask for it never waits behind a year's fill. Each cut costs at most one
+  partial page, so runs up to LONG_RUN_DAYS are not cut at all.
+- **No page lost.** After each page of a chunk whose days are all closed (their rows never
+  change, so a cursor stays valid), its rows and the next cursor are stored. A fetch whose
+  process died is resumed by whichever process leases its days next, from the page after
+  the last one stored: at most one page is fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+import orjson
+
+from service.analytics import progress as progresses
+from service.analytics.progress import PAGE_ROWS
+from service.analytics.rows import split_days
+from service.store.base import Store
+from service.store.keys import CHECKPOINT_TTL_SECONDS, DENSITY_TTL_SECONDS, Keys
+from service.upstream.voiceflow import VoiceflowClient
+
+FIRST_CHUNK_DAYS = 7  # the newest week goes first: the range dashboards ask for most
+LONG_RUN_DAYS = 32  # a month in any zone (32 UTC days at most) is one query: a cut costs a page
+MAX_CHUNK_PAGES = 120  # about 12 s of the default budget: the longest any ask waits behind
+PACK_LEVEL = 1  # checkpointed pages live minutes: compress fast, not small
+
+Row = dict[str, Any]
+
+
+def chunk_id(first: date, last: date) -> str:
+    return f"{first:%Y%m%d}-{last:%Y%m%d}"
+
+
+def parse_chunk_id(text: str) -> tuple[date, date] | None:
+    try:
+        first, last = text.split("-")
+        return (
+            datetime.strptime(first, "%Y%m%d").date(),
+            datetime.strptime(last, "%Y%m%d").date(),
+        )
+    except ValueError:
+        return None
+
+
+def newest_chunk(days: Sequence[date], rows_per_day: float | None) -> tuple[date, date]:
+    """The chunk to fetch next out of `days` (missing and leased): the newest days of the
+    newest contiguous run, at most a week when the run is long, else at most what fits in
+    MAX_CHUNK_PAGES pages at the known density."""
+    ordered = sorted(days)
+    last = first = ordered[-1]
+    for d in reversed(ordered[:-1]):
+        if d != first - timedelta(days=1):
+            break
+        first = d
+    length = (last - first).days + 1
+    if length <= LONG_RUN_DAYS:
+        return first, last
+    if rows_per_day is None:  # a first fetch of this metric: the week, which also teaches us
+        size = FIRST_CHUNK_DAYS
+    else:
+        size = max(FIRST_CHUNK_DAYS, int(MAX_CHUNK_PAGES * PAGE_ROWS / max(rows_per_day, 1.0)))
+    return max(first, last - timedelta(days=size - 1)), last
+
+
+def _split_and_pack(
+    metric: str, rows: list[Row], first: date, last: date, fetched_at: float
+) -> list[tuple[date, bytes]]:
+    run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [(d, day.pack()) for d, day in split_days(metric, rows, run, fetched_at).items()]
+
+
+class ChunkFetcher:
+    def __init__(
+        self,
+        store: Store,
+        keys: Keys,
+        client: VoiceflowClient,
+        executor: Executor,
+        *,
+        is_closed: Callable[[date, float], bool],
+        ttl: Callable[[bool], float],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._client = client
+        self._executor = executor
+        self._is_closed = is_closed
+        self._ttl = ttl
+        self._clock = clock
+
+    async def density(self, project_id: str, metric: str) -> float | None:
+        """Upstream rows per day of this (project, metric), as its last fetch found."""
+        raw = await self._store.get(self._keys.density(project_id, metric))
+        try:
+            return None if raw is None else float(raw)
+        except ValueError:
+            return None
+
+    async def resumable(
+        self, project_id: str, metric: str, days: Sequence[date]
+    ) -> tuple[date, date] | None:
+        """A checkpointed chunk lying wholly within `days` (leased by the caller), if any."""
+        pointers = await self._store.mget(
+            [self._keys.checkpoint_of(project_id, metric, d) for d in days]
+        )
+        held = set(days)
+        for raw in {p for p in pointers if p is not None}:
+            chunk = parse_chunk_id(raw.decode())
+            if chunk is None:
+                continue
+            first, last = chunk
+            span = {first + timedelta(days=i) for i in range((last - first).days + 1)}
+            if span <= held:
+                return chunk
+        return None
+
+    async def fetch(self, project_id: str, metric: str, first: date, last: date) -> None:
+        """Fetch, split and store the days first..last (the caller holds their leases)."""
+        start = datetime.combine(first, dtime(), UTC)
+        end = datetime.combine(last + timedelta(days=1), dtime(), UTC) - timedelta(milliseconds=1)
+        fetched_at = self._clock()
+        ck = _Checkpoint(self._store, self._keys, project_id, metric, first, last)
+        durable = self._is_closed(last, fetched_at)  # open days' rows, and cursors, may move
+        rows, cursor, pages = await ck.load() if durable else ([], None, 0)
+        if durable and not pages:
+            await ck.start()
+        tracker = progresses.current()
+        async for items, after in self._client.pages(
+            project_id, metric, start, end, cursor=cursor, pages_done=pages
+        ):
+            rows.extend(items)
+            pages += 1
+            if durable and after is not None:  # the last page needs none: the days follow
+                await ck.save(pages, items, after)
+            if tracker is not None:
+                tracker.page()
+                await tracker.maybe_publish()
+        loop = asyncio.get_running_loop()  # a year of rows takes ~0.1 s to split: not on the loop
+        packed = await loop.run_in_executor(
+            self._executor, _split_and_pack, metric, rows, first, last, fetched_at
+        )
+        days = (last - first).days + 1
+        await self._store.set_many(
+            [
+                (
+                    self._keys.day(project_id, metric, d),
+                    raw,
+                    self._ttl(self._is_closed(d, fetched_at)),
+                )
+                for d, raw in packed
+            ]
+            + [
+                (
+                    self._keys.density(project_id, metric),
+                    b"%.3f" % (len(rows) / days),
+                    DENSITY_TTL_SECONDS,
+                )
+            ]
+        )
+        if durable:
+            await ck.drop(pages)
+
+
+class _Checkpoint:
+    """One chunk's stored pages and cursor, and the per-day pointers that find it."""
+
+    def __init__(
+        self, store: Store, keys: Keys, project_id: str, metric: str, first: date, last: date
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._project, self._metric = project_id, metric
+        self._first, self._last = first, last
+        self._id = chunk_id(first, last)
+        self._meta = keys.checkpoint(project_id, metric, self._id)
+
+    def _days(self) -> list[date]:
+        return [self._first + timedelta(days=i) for i in range((self._last - self._first).days + 1)]
+
+    def _page(self, n: int) -> str:
+        return self._keys.checkpoint_page(self._project, self._metric, self._id, n)
+
+    async def load(self) -> tuple[list[Row], Any, int]:
+        """The rows, cursor and page count stored so far; nothing when any page is lost."""
+        raw = await self._store.get(self._meta)
+        if raw is None:
+            return [], None, 0
+        meta = orjson.loads(raw)
+        pages = int(meta["pages"])
+        raws = await self._store.mget([self._page(n) for n in range(pages)])
+        if any(r is None for r in raws):
+            return [], None, 0
+        rows: list[Row] = []
+        for r in raws:
+            rows.extend(orjson.loads(zlib.decompress(r)) if r is not None else ())
+        return rows, meta["cursor"], pages
+
+    async def start(self) -> None:
+        pointer = self._id.encode()
+        await self._store.set_many(
+            [
+                (
+                    self._keys.checkpoint_of(self._project, self._metric, d),
+                    pointer,
+                    CHECKPOINT_TTL_SECONDS,
+                )
+                for d in self._days()
+            ]
+        )
+
+    async def save(self, pages: int, items: list[Row], cursor: Any) -> None:
+        """Page `pages` (1-based) and the cursor after it, in one round trip."""
+        meta = orjson.dumps({"pages": pages, "cursor": cursor})
+        await self._store.set_many(
+            [
+                (
+                    self._page(pages - 1),
+                    zlib.compress(orjson.dumps(items), PACK_LEVEL),
+                    CHECKPOINT_TTL_SECONDS,
+                ),
+                (self._meta, meta, CHECKPOINT_TTL_SECONDS),
+            ]
+        )
+
+    async def drop(self, pages: int) -> None:
+        await self._store.delete(
+            self._meta,
+            *(self._page(n) for n in range(pages)),
+            *(self._keys.checkpoint_of(self._project, self._metric, d) for d in self._days()),
+        )

@@ -1,0 +1,131 @@
+"""The fleet's token bucket as scripts: Lua on Redis, and its twin on the in-process store.
+
+A bucket per budget, in one script with the time passed in (managed Redis services reject
+TIME in scripts); a second script moves the shared "paused until" after a 429. The budget
+(budget.py) decides when to take and what to do with the answer; this is only the atomic
+arithmetic, written once for each store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from service.store.script import Script, Space
+
+
+class _Bucket(NamedTuple):
+    """A bucket's hash in the memory key space: Lua's fields t and ts."""
+
+    tokens: float
+    at: float  # ms
+
+
+TTL_SLACK_MS = 1000  # a bucket outlives its refill time by this, so it is never cut short
+_LUA_DIGITS = 14  # Lua's tostring() keeps this many significant digits (LUA_NUMBER_FMT)
+
+
+def _number(value: object) -> float:
+    """A string key read as Lua's tonumber(GET or '0') reads it."""
+    return float(value) if isinstance(value, bytes) else 0.0
+
+
+def _level(value: object, now: float, rate: float, burst: float) -> tuple[float, float]:
+    """Tokens in a bucket at `now` and its new time: full when new, refilled up to burst."""
+    if not isinstance(value, _Bucket):
+        return burst, now
+    tokens = value.tokens
+    if now > value.at:
+        tokens = min(burst, tokens + (now - value.at) * rate)
+    return tokens, max(value.at, now)
+
+
+def _take_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> int:
+    now = float(argv[0])
+    paused = _number(space.get(keys[2]))
+    if paused > now:
+        return int(paused - now)  # a Lua number replies as a truncated integer
+    rate, burst, background = float(argv[1]), float(argv[2]), argv[6] == "1"
+    total, total_at = _level(space.get(keys[0]), now, rate, burst)
+    need = 1 + float(argv[5]) if background else 1
+    wait = math.ceil((need - total) / rate) if total < need else 0
+    if background:
+        bg_rate, bg_burst = float(argv[3]), float(argv[4])
+        bg, bg_at = _level(space.get(keys[1]), now, bg_rate, bg_burst)
+        if bg < 1:
+            wait = max(wait, math.ceil((1 - bg) / bg_rate))
+    if wait > 0:
+        return wait
+    # Stored as the Lua stores it, through tostring(), so both round alike.
+    left = float(f"{total - 1:.{_LUA_DIGITS}g}")
+    space.put(keys[0], _Bucket(left, total_at), (math.ceil(burst / rate) + TTL_SLACK_MS) / 1000)
+    if background:
+        bg_left = float(f"{bg - 1:.{_LUA_DIGITS}g}")
+        bg_ttl = (math.ceil(bg_burst / bg_rate) + TTL_SLACK_MS) / 1000
+        space.put(keys[1], _Bucket(bg_left, bg_at), bg_ttl)
+    return 0
+
+
+def _pause_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> int:
+    if float(argv[0]) > _number(space.get(keys[0])):
+        space.put(keys[0], argv[0].encode(), max(1, int(argv[1])) / 1000)
+        space.put(keys[1], _Bucket(0.0, float(argv[0])), (int(argv[1]) + int(argv[2])) / 1000)
+    return 0
+
+
+# A token bucket per budget, in one script with the time passed in (managed Redis services
+# reject TIME in scripts). KEYS: total, background, paused-until. Times in ms, rates per ms.
+# Answers 0 when a token was taken, else the ms to wait; nothing is taken then.
+TAKE = Script(
+    "budget.take",
+    """
+local now = tonumber(ARGV[1])
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if paused > now then return paused - now end
+local function level(key, rate, burst)
+  local v = redis.call('HMGET', key, 't', 'ts')
+  local tokens, ts = tonumber(v[1]), tonumber(v[2])
+  if not tokens then return burst, now end
+  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate) end
+  return tokens, math.max(ts, now)
+end
+local rate, burst, background = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[7] == '1'
+local total, total_ts = level(KEYS[1], rate, burst)
+local need = 1
+if background then need = 1 + tonumber(ARGV[6]) end
+local wait = 0
+if total < need then wait = math.ceil((need - total) / rate) end
+local bg, bg_ts
+if background then
+  local bg_rate = tonumber(ARGV[4])
+  bg, bg_ts = level(KEYS[2], bg_rate, tonumber(ARGV[5]))
+  if bg < 1 then wait = math.max(wait, math.ceil((1 - bg) / bg_rate)) end
+end
+if wait > 0 then return wait end
+local ttl = math.ceil(burst / rate) + 1000
+redis.call('HSET', KEYS[1], 't', tostring(total - 1), 'ts', total_ts)
+redis.call('PEXPIRE', KEYS[1], ttl)
+if background then
+  redis.call('HSET', KEYS[2], 't', tostring(bg - 1), 'ts', bg_ts)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[5]) / tonumber(ARGV[4])) + 1000)
+end
+return 0
+""",
+    _take_twin,
+)
+# Moves "paused until" (ms) forward, never back, and empties the total bucket as of then.
+# KEYS: paused-until, total. ARGV: until, ms until then (its TTL), the bucket's refill ms.
+PAUSE = Script(
+    "budget.pause",
+    """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, tonumber(ARGV[2])))
+  redis.call('HSET', KEYS[2], 't', '0', 'ts', ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(ARGV[2])) + tonumber(ARGV[3]))
+end
+return 0
+""",
+    _pause_twin,
+)

@@ -1,0 +1,33 @@
+"""Counting the upstream requests a piece of work causes, for reports (the warmer's runs).
+
+Counters nest: a request counts for every open tally of the task that makes it, and a
+task started inside a tally (a flight) counts for it too, since tasks copy their context.
+A caller that joins a flight another started was not there to count its requests; the
+flight hands its total over when it ends (see SingleFlight), so a report counts every
+request its work needed, whoever sent it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
+_open: contextvars.ContextVar[tuple[list[int], ...]] = contextvars.ContextVar("tallies", default=())
+
+
+@contextlib.contextmanager
+def tally_requests() -> Iterator[list[int]]:
+    """Count the upstream requests made inside (and in tasks started inside): tally[0]."""
+    tally = [0]
+    token = _open.set((*_open.get(), tally))
+    try:
+        yield tally
+    finally:
+        _open.reset(token)
+
+
+def count(n: int = 1) -> None:
+    """Add `n` requests to every tally open here."""
+    for tally in _open.get():
+        tally[0] += n
