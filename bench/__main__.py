@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("upstream", "hitpath", "workload", "warmer", "exports")
+BENCHMARKS = (
+    "upstream",
+    "hitpath",
+    "workload",
+    "warmer",
+    "exports",
+    "probing",
+    "ratelimit",
+    "dashboard",
+)
 
 
 def main(argv: list[str]) -> None:

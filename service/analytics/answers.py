@@ -14,7 +14,7 @@ import logging
 import math
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -152,8 +152,15 @@ class AnswerCache:
         self._clock = clock
         self._refreshing: set[asyncio.Task[Any]] = set()
 
-    async def get(self, kind: str, canonical: str, compute: Compute) -> tuple[Answer, CacheStatus]:
-        """The answer and how it was served."""
+    async def get(
+        self,
+        kind: str,
+        canonical: str,
+        compute: Compute,
+        parts: Sequence[tuple[str, str]] = (),
+    ) -> tuple[Answer, CacheStatus]:
+        """The answer and how it was served. `parts` are the answers (kind, canonical) its
+        computation waits for: a client told to come back is told when they will be done."""
         key = self._keys.answer(kind, canonical)
         now = self._clock()
         found = self._hot.get(key)
@@ -168,7 +175,10 @@ class AnswerCache:
             self._refresh_soon(key, compute)
             return found, CacheStatus.STALE
         answer = await self._wait(
-            key, lambda: self._compute(key, compute), lambda: self._fresh(key)
+            key,
+            lambda: self._compute(key, compute),
+            lambda: self._fresh(key),
+            [self._keys.answer(k, c) for k, c in parts],
         )
         return answer, CacheStatus.MISS
 
@@ -186,11 +196,15 @@ class AnswerCache:
         key: str,
         compute: Callable[[], Awaitable[Answer]],
         check: Callable[[], Awaitable[Answer | None]],
+        parts: Sequence[str] = (),
     ) -> Answer:
-        """The flight's answer. A user waits at most max_wait: then the fetch goes on, and the
-        user is told when to come back (StillFetching, from the fetch's own progress); until
-        then the fetch keeps the user's priority, since the user is coming back for it."""
-        if not priorities.current().is_user():
+        """The flight's answer. A user's request waits at most max_wait: then the fetch goes
+        on, and the user is told when to come back (StillFetching, from the progress of the
+        answer and its parts); until then the fetch keeps the user's priority, since the
+        user is coming back for it. Work inside other work (a compare's overviews, the
+        warmer) waits as long as it takes: its own requester bounds the wait."""
+        caller = priorities.current()
+        if not (caller.fixed and caller.is_user()):
             return await self._flight.run(key, compute, check)
         waiting = asyncio.timeout(self._max_wait)
         try:
@@ -199,8 +213,8 @@ class AnswerCache:
         except TimeoutError:
             if not waiting.expired():
                 raise  # a timeout inside the computation, not this wait's
-        raw = await self._store.get(self._keys.progress(key))
-        summary = None if raw is None else orjson.loads(raw)
+        raws = await self._store.mget([self._keys.progress(k) for k in (key, *parts)])
+        summary = progresses.combine([orjson.loads(r) for r in raws if r is not None])
         rate = await self._rate() if self._rate is not None else DEFAULT_RATE
         retry_after = progresses.retry_after(summary, rate, fallback=self._max_wait)
         self._flight.keep_priority(key, retry_after * RETURN_SLACK + self._max_wait)

@@ -98,6 +98,18 @@ def tracking(progress: Progress) -> Iterator[None]:
         _current.reset(token)
 
 
+def combine(summaries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The progress of several computations sharing one rate: their sums."""
+    if not summaries:
+        return None
+    out: dict[str, Any] = {}
+    for name in ("metric_days_done", "metric_days_needed", "pages_fetched", "pages_left"):
+        values = [s.get(name) for s in summaries]
+        known = [v for v in values if isinstance(v, int)]
+        out[name] = sum(known) if known else None
+    return out
+
+
 def retry_after(summary: dict[str, Any] | None, rate: float, fallback: float) -> float:
     """Seconds until the work in `summary` is done at `rate` pages a second."""
     if summary is None or summary.get("pages_left") is None:

@@ -32,7 +32,12 @@ class Analytics:
     async def answer(self, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
         """The answer of `kind` to `query`, from the cache or computed once fleet-wide."""
         compute = self._computes[kind]
-        return await self._answers.get(kind, query.canonical(), lambda: compute(query))
+        parts = (
+            [("overview", query.canonical()), ("overview", query.previous().canonical())]
+            if kind == "compare"
+            else []
+        )
+        return await self._answers.get(kind, query.canonical(), lambda: compute(query), parts)
 
     async def overview(self, query: Query) -> tuple[Answer, CacheStatus]:
         return await self.answer("overview", query)

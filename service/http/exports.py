@@ -8,11 +8,13 @@ same question again is one store read, with no render.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from service.analytics.answers import CacheStatus
 from service.analytics.query import ExportQuery, parse_export
+from service.errors import StillFetching
 from service.exports.jobs import csv_file, pdf_file
 from service.http.appkeys import ANALYTICS, EXPORTS, SETTINGS, SOURCE, STORE
 from service.http.jsonio import read_json
@@ -37,15 +39,29 @@ async def export(request: web.Request) -> web.StreamResponse:
         statuses = {status}
         data = await request.app[EXPORTS].run(csv_file, overview)
     else:
-        (overview, status), (compare, compare_status) = await asyncio.gather(
-            analytics.overview(query), analytics.compare(query)
+        answers = await asyncio.gather(
+            analytics.overview(query), analytics.compare(query), return_exceptions=True
         )
+        _raise_the_telling(answers)
+        (overview, status), (compare, compare_status) = answers  # type: ignore[misc]
         statuses = {status, compare_status}
         data = await request.app[EXPORTS].run(pdf_file, overview, compare, ask.page_size)
     # A file drawn from a stale answer is not kept: its refresh is already under way.
     if CacheStatus.STALE not in statuses:
         await store.set(key, data, EXPORT_TTL_SECONDS)
     return _file(ask, data, CacheStatus.MISS)
+
+
+def _raise_the_telling(results: Sequence[object]) -> None:
+    """Of the answers' failures, raise the one that tells the client most: any but "still
+    fetching" first; else the longest wait (the compare's, which covers both periods)."""
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if not errors:
+        return
+    other = [e for e in errors if not isinstance(e, StillFetching)]
+    if other:
+        raise other[0]
+    raise max(errors, key=lambda e: getattr(e, "retry_after", 0) or 0)
 
 
 def _file(ask: ExportQuery, data: bytes, cache: CacheStatus) -> web.Response:
