@@ -57,6 +57,7 @@ class Report:
     upstream: int = 0  # requests this run made
     allowance: float = 0.0  # its share of the budget for the run
     stopped_early: str | None = None
+    deferred: int = 0  # refreshes that did not fit this run's share: the next run's
     acted_by: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -164,15 +165,18 @@ async def run(
             cost = await core.analytics.estimate(candidate.kind, candidate.query)
             committed = spent[0] + sum(e for t, e in pending.items() if not t.done())
             if cost and committed + cost > report.allowance:
-                report.stopped_early = (
-                    f"budget share spent: {spent[0]} of {report.allowance:.0f} upstream "
-                    f"requests used, and the next refresh needs at least {cost}"
-                )
-                break
+                # Cheaper candidates further down may still fit: skip this one, not the rest.
+                report.deferred += 1
+                continue
             await slots.acquire()
             pending[asyncio.create_task(refresh(candidate))] = cost
         await asyncio.gather(*pending)
         report.upstream = spent[0]
+    if report.deferred and not report.stopped_early:
+        report.stopped_early = (
+            f"budget share spent: {report.deferred} refreshes left for the next run "
+            f"({report.upstream} of {report.allowance:.0f} upstream requests used)"
+        )
     report.finished = time.time()
     if report.stopped_early:
         log.warning("%s stopped early: %s", job, report.stopped_early)

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-WAIT_ROUNDS = 4  # lease hand-overs a waiter sits through before giving up with a 503
 LEASE_GRACE_SECONDS = 0.05  # past a lapsed lease, so the retry finds it gone
 RETRY_AFTER_SHUTDOWN = 1.0  # seconds: another process (or this one restarted) takes over
 
@@ -124,7 +123,9 @@ class SingleFlight:
     ) -> T:
         lease = Keys.lease(key)
         token = secrets.token_hex(16)
-        for _ in range(WAIT_ROUNDS):
+        # No limit on rounds: the requester bounds its own wait, and a holder that is alive
+        # keeps renewing its lease, while one that died or failed frees it for us to take.
+        while True:
             async with self._store.watch(key) as done:
                 (left,) = await self._store.acquire([lease], token, self._lease_ttl)
                 if not left:
@@ -132,17 +133,14 @@ class SingleFlight:
                 found = await check()
                 if found is not None:
                     return found
-                # Woken by the holder's notification, or when its lease lapses (it died).
+                # Woken by the holder's notification, or when its lease would lapse.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), left + LEASE_GRACE_SECONDS)
                 found = await check()
                 if found is not None:
                     return found
-                log.info("flight %s: the holder finished or vanished without a value", key)
-        raise ServiceUnavailable(
-            "another process is computing this answer and has not finished; try again shortly",
-            retry_after=self._lease_ttl,
-        )
+                if done.is_set():
+                    log.info("flight %s: the holder finished without a value; taking over", key)
 
     async def _hold(
         self, key: str, lease: str, token: str, compute: Callable[[], Awaitable[T]]
