@@ -117,6 +117,7 @@ async def run(
     until_next: float,
     stop_reason: Callable[[], str | None],
     acted_by: str,
+    carried: float = 0.0,
 ) -> Report:
     """Refresh, most important first, what goes stale before the next run plus the margin;
     stop when this run's share of the upstream budget is spent, or when `stop_reason` gives
@@ -127,7 +128,9 @@ async def run(
         now,
         candidates=len(candidates),
         acted_by=acted_by,
-        allowance=cfg.budget_share * await core.budget.rate() * until_next,  # learned, if on
+        # Its share until the next run (of the learned rate, if on), plus what earlier runs
+        # left unspent: open days expire together, so warming comes in bursts.
+        allowance=cfg.budget_share * await core.budget.rate() * until_next + carried,
     )
     horizon = now + until_next + cfg.margin
     slots = asyncio.Semaphore(REFRESH_CONCURRENCY)

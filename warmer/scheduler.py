@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RUN_DELAY = 1.0  # seconds after start: the leader lease is settled by then
 HISTORY = 20  # runs kept in the status report
+CARRY_SECONDS = 60.0  # unspent allowance kept this long: an open day's TTL, when they expire
 DRAIN_SECONDS = 10.0  # a run under way may finish its refresh this long after SIGTERM
 
 
@@ -44,6 +45,7 @@ class Warmer:
         )
         self._one_run = asyncio.Lock()  # jobs never overlap: they share one budget share
         self._stopping = False
+        self._unspent = 0.0  # allowance earlier runs left, carried over (up to CARRY_SECONDS')
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         # coalesce: a backlog of missed runs becomes one; max_instances: never two at once;
         # misfire grace: a run later than this (e.g. the process was paused) is skipped.
@@ -121,7 +123,11 @@ class Warmer:
             until_next=self.until_next(job_id),
             stop_reason=self._stop_reason,
             acted_by=self.leader.id,
+            carried=self._unspent,
         )
+        cfg = self.core.settings.warmer
+        cap = cfg.budget_share * self.core.settings.upstream_rate * CARRY_SECONDS
+        self._unspent = min(cap, max(0.0, report.allowance - report.upstream))
         log.info("warmer %s finished %s", self.leader.id, job_id)
         await self._record(report.as_dict())
 

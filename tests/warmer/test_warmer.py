@@ -283,3 +283,15 @@ def test_plan_and_check_read_well(sim: Sim, redis_url: str, tmp_path: Path) -> N
         timeout=60,
     )
     assert result.returncode == 1 and "no warmer heartbeat" in result.stdout
+
+
+async def test_a_run_may_spend_what_earlier_runs_left(core: Core) -> None:
+    """Unspent allowance carries over: open days expire together, so warming comes in bursts."""
+    share = core.settings.warmer.budget_share * core.settings.upstream_rate
+    quiet = await jobs.run(
+        core, "refresh", [], until_next=2, stop_reason=lambda: None, acted_by="t"
+    )
+    busy = await jobs.run(
+        core, "refresh", [], until_next=2, stop_reason=lambda: None, acted_by="t", carried=7
+    )
+    assert quiet.allowance == share * 2 and busy.allowance == share * 2 + 7
