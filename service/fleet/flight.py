@@ -44,7 +44,8 @@ class SingleFlight:
         self._renew_every = renew_every
         self._local: dict[str, asyncio.Task[Any]] = {}
         self._priorities: dict[str, Priority] = {}  # each flight's, derived from its waiters
-        self._tallies: dict[str, list[int]] = {}  # each flight's upstream requests
+        # Each flight's upstream requests, and the tallies that counted them as they went.
+        self._tallies: dict[str, tuple[list[int], tuple[list[int], ...]]] = {}
         self._closing = False
 
     def running(self, key: str) -> bool:
@@ -77,9 +78,10 @@ class SingleFlight:
             # The task's context: its requests' priority, and a count of them for joiners.
             with running_as(priority), tally_requests() as spent:
                 task = asyncio.create_task(self._fleet(key, compute, check), name=f"flight:{key}")
-            self._local[key], self._priorities[key], self._tallies[key] = task, priority, spent
+            self._local[key], self._priorities[key] = task, priority
+            self._tallies[key] = (spent, tally.open_here())
             task.add_done_callback(lambda t: self._forget(key, t))
-        spent = self._tallies[key]
+        spent, counted = self._tallies[key]
         try:
             with self._priorities[key].waited_on_by(priorities.current()):
                 result: T = await asyncio.shield(task)
@@ -90,7 +92,7 @@ class SingleFlight:
                 raise _shutting_down() from None
             raise
         if joined:  # its requests were counted where it started: count them here too
-            tally.count(spent[0])
+            tally.count(spent[0], counted=counted)
         return result
 
     def keep_priority(self, key: str, seconds: float) -> None:

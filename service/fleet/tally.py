@@ -27,7 +27,13 @@ def tally_requests() -> Iterator[list[int]]:
         _open.reset(token)
 
 
-def count(n: int = 1) -> None:
-    """Add `n` requests to every tally open here."""
+def open_here() -> tuple[list[int], ...]:
+    """The tallies open in this context (a flight remembers those it started under)."""
+    return _open.get()
+
+
+def count(n: int = 1, *, counted: tuple[list[int], ...] = ()) -> None:
+    """Add `n` requests to every tally open here but those in `counted` (which saw them)."""
     for tally in _open.get():
-        tally[0] += n
+        if not any(tally is seen for seen in counted):
+            tally[0] += n

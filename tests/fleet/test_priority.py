@@ -105,3 +105,26 @@ async def test_a_joiner_counts_the_requests_of_the_flight_it_joined() -> None:
         release.set()
         assert await second == await first == "answer"
     assert started[0] == 3 and joined[0] == 3
+
+
+async def test_a_joiner_under_the_starters_tally_does_not_count_twice() -> None:
+    """Two refreshes of one warmer run sharing a flight: the run counts its requests once."""
+    flight = SingleFlight(MemoryStore())
+    release = asyncio.Event()
+
+    async def compute() -> str:
+        tally.count(2)
+        await release.wait()
+        return "answer"
+
+    async def check() -> str | None:
+        return None
+
+    with tally_requests() as run:
+        first = asyncio.create_task(flight.run("k", compute, check))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(flight.run("k", compute, check))
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, second)
+    assert run[0] == 2
