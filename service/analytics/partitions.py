@@ -21,7 +21,7 @@ from service.analytics import progress as progresses
 from service.analytics.chunks import ChunkFetcher, newest_chunk
 from service.analytics.rows import Day
 from service.config.settings import Settings
-from service.fleet.flight import LEASE_GRACE_SECONDS, renewing
+from service.fleet.flight import LEASE_GRACE_SECONDS, acquire, renewing
 from service.store.base import Store
 from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
 from service.upstream.voiceflow import VoiceflowClient
@@ -114,10 +114,17 @@ class Partitions:
                     return found | have
                 token = secrets.token_hex(16)
                 leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in missing}
-                left = await self._store.acquire(list(leases.values()), token, LEASE_TTL_SECONDS)
+                left = await acquire(self._store, list(leases.values()), token, LEASE_TTL_SECONDS)
                 mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
                 if mine:
-                    await self._fetch_some(project_id, metric, mine, density, leases, token)
+                    try:
+                        await self._fetch_some(project_id, metric, mine, density, leases, token)
+                    except BaseException:
+                        # Stopped before or while fetching: give back every lease still ours
+                        # (compare-and-delete: those already given back are left alone).
+                        with contextlib.suppress(Exception):
+                            await self._store.release([leases[d] for d in mine], token)
+                        raise
                     await self._store.notify(done_key)
                     continue
                 with contextlib.suppress(TimeoutError):

@@ -129,7 +129,7 @@ class SingleFlight:
         # keeps renewing its lease, while one that died or failed frees it for us to take.
         while True:
             async with self._store.watch(key) as done:
-                (left,) = await self._store.acquire([lease], token, self._lease_ttl)
+                (left,) = await acquire(self._store, [lease], token, self._lease_ttl)
                 if not left:
                     return await self._hold(key, lease, token, compute)
                 found = await check()
@@ -158,6 +158,19 @@ def _shutting_down() -> ServiceUnavailable:
     return ServiceUnavailable(
         "this process is shutting down; try again", retry_after=RETRY_AFTER_SHUTDOWN
     )
+
+
+async def acquire(store: Store, leases: list[str], token: str, ttl: float) -> list[float]:
+    """store.acquire, safe to cancel: a cancel that lands while the script runs waits for it,
+    then gives back what it took, so a stopped process never leaves a lease to lapse."""
+    taking = asyncio.ensure_future(store.acquire(leases, token, ttl))
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await taking
+            await store.release(leases, token)
+        raise
 
 
 @contextlib.asynccontextmanager
