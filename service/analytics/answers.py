@@ -11,7 +11,6 @@ import asyncio
 import gzip
 import hashlib
 import logging
-import math
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!Bddd24s")  # format, generated_at, fresh_until, usable_until, etag
 _FORMAT = 1
 HOT_ENTRIES = 256  # answers kept in process; the hottest keys of a dashboard fleet fit easily
-DEFAULT_RATE = 10.0  # req/s assumed when no budget says (UPSTREAM_RATE_PER_SECOND's default)
 RETURN_SLACK = 1.5  # a user told to come back keeps the fetch's priority this much longer
 GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
 
@@ -136,8 +134,8 @@ class AnswerCache:
         soft_ttl: float,
         hard_ttl: float,
         hot: HotAnswers,
-        max_wait: float = math.inf,
-        rate: Callable[[], Awaitable[float]] | None = None,
+        max_wait: float,
+        rate: Callable[[], Awaitable[float]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -157,7 +155,7 @@ class AnswerCache:
         kind: str,
         canonical: str,
         compute: Compute,
-        parts: Sequence[tuple[str, str]] = (),
+        parts: Callable[[], Sequence[tuple[str, str]]] = list,
     ) -> tuple[Answer, CacheStatus]:
         """The answer and how it was served. `parts` are the answers (kind, canonical) its
         computation waits for: a client told to come back is told when they will be done."""
@@ -178,7 +176,7 @@ class AnswerCache:
             key,
             lambda: self._compute(key, compute),
             lambda: self._fresh(key),
-            [self._keys.answer(k, c) for k, c in parts],
+            lambda: [self._keys.answer(k, c) for k, c in parts()],
         )
         return answer, CacheStatus.MISS
 
@@ -196,7 +194,7 @@ class AnswerCache:
         key: str,
         compute: Callable[[], Awaitable[Answer]],
         check: Callable[[], Awaitable[Answer | None]],
-        parts: Sequence[str] = (),
+        parts: Callable[[], Sequence[str]] = list,
     ) -> Answer:
         """The flight's answer. A user's request waits at most max_wait: then the fetch goes
         on, and the user is told when to come back (StillFetching, from the progress of the
@@ -213,10 +211,9 @@ class AnswerCache:
         except TimeoutError:
             if not waiting.expired():
                 raise  # a timeout inside the computation, not this wait's
-        raws = await self._store.mget([self._keys.progress(k) for k in (key, *parts)])
+        raws = await self._store.mget([self._keys.progress(k) for k in (key, *parts())])
         summary = progresses.combine([orjson.loads(r) for r in raws if r is not None])
-        rate = await self._rate() if self._rate is not None else DEFAULT_RATE
-        retry_after = progresses.retry_after(summary, rate, fallback=self._max_wait)
+        retry_after = progresses.retry_after(summary, await self._rate(), fallback=self._max_wait)
         self._flight.keep_priority(key, retry_after * RETURN_SLACK + self._max_wait)
         raise StillFetching(
             "the answer is still being fetched from Voiceflow; it goes on meanwhile, "

@@ -133,7 +133,7 @@ class ChunkFetcher:
         start = datetime.combine(first, dtime(), UTC)
         end = datetime.combine(last + timedelta(days=1), dtime(), UTC) - timedelta(milliseconds=1)
         fetched_at = self._clock()
-        ck = _Checkpoint(self._store, self._keys, project_id, metric, first, last)
+        ck = _Checkpoint(self._store, self._keys, self._executor, project_id, metric, first, last)
         durable = self._is_closed(last, fetched_at)  # open days' rows, and cursors, may move
         rows, cursor, pages = await ck.load() if durable else ([], None, 0)
         if durable and not pages:
@@ -175,13 +175,32 @@ class ChunkFetcher:
             await ck.drop(pages)
 
 
+def _pack_page(items: list[Row]) -> bytes:
+    return zlib.compress(orjson.dumps(items), PACK_LEVEL)
+
+
+def _unpack_pages(raws: list[bytes | None]) -> list[Row]:
+    rows: list[Row] = []
+    for raw in raws:
+        rows.extend(orjson.loads(zlib.decompress(raw)) if raw is not None else ())
+    return rows
+
+
 class _Checkpoint:
     """One chunk's stored pages and cursor, and the per-day pointers that find it."""
 
     def __init__(
-        self, store: Store, keys: Keys, project_id: str, metric: str, first: date, last: date
+        self,
+        store: Store,
+        keys: Keys,
+        executor: Executor,
+        project_id: str,
+        metric: str,
+        first: date,
+        last: date,
     ) -> None:
         self._store = store
+        self._executor = executor
         self._keys = keys
         self._project, self._metric = project_id, metric
         self._first, self._last = first, last
@@ -204,9 +223,8 @@ class _Checkpoint:
         raws = await self._store.mget([self._page(n) for n in range(pages)])
         if any(r is None for r in raws):
             return [], None, 0
-        rows: list[Row] = []
-        for r in raws:
-            rows.extend(orjson.loads(zlib.decompress(r)) if r is not None else ())
+        loop = asyncio.get_running_loop()  # a year's pages take tens of ms to unpack
+        rows = await loop.run_in_executor(self._executor, _unpack_pages, raws)
         return rows, meta["cursor"], pages
 
     async def start(self) -> None:
@@ -225,13 +243,11 @@ class _Checkpoint:
     async def save(self, pages: int, items: list[Row], cursor: Any) -> None:
         """Page `pages` (1-based) and the cursor after it, in one round trip."""
         meta = orjson.dumps({"pages": pages, "cursor": cursor})
+        loop = asyncio.get_running_loop()
+        page = await loop.run_in_executor(self._executor, _pack_page, items)
         await self._store.set_many(
             [
-                (
-                    self._page(pages - 1),
-                    zlib.compress(orjson.dumps(items), PACK_LEVEL),
-                    CHECKPOINT_TTL_SECONDS,
-                ),
+                (self._page(pages - 1), page, CHECKPOINT_TTL_SECONDS),
                 (self._meta, meta, CHECKPOINT_TTL_SECONDS),
             ]
         )

@@ -32,12 +32,9 @@ class Analytics:
     async def answer(self, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
         """The answer of `kind` to `query`, from the cache or computed once fleet-wide."""
         compute = self._computes[kind]
-        parts = (
-            [("overview", query.canonical()), ("overview", query.previous().canonical())]
-            if kind == "compare"
-            else []
+        return await self._answers.get(
+            kind, query.canonical(), lambda: compute(query), lambda: _parts(kind, query)
         )
-        return await self._answers.get(kind, query.canonical(), lambda: compute(query), parts)
 
     async def overview(self, query: Query) -> tuple[Answer, CacheStatus]:
         return await self.answer("overview", query)
@@ -104,3 +101,11 @@ class Analytics:
     async def _fresh_overview(self, query: Query) -> Answer:
         answer, status = await self.overview(query)
         return await self.refresh("overview", query) if status is CacheStatus.STALE else answer
+
+
+def _parts(kind: str, query: Query) -> list[tuple[str, str]]:
+    """The answers a computation of `kind` waits for (asked only when a client is told to
+    come back, never on a hit)."""
+    if kind != "compare":
+        return []
+    return [("overview", query.canonical()), ("overview", query.previous().canonical())]
