@@ -22,6 +22,15 @@ class _Bucket(NamedTuple):
     at: float  # ms
 
 
+class _Head(NamedTuple):
+    """The smallest user work waiting in the fleet (Lua's fields w, h, x): its size, the
+    process holding it, and when the claim lapses (ms)."""
+
+    work: float
+    holder: bytes
+    until: float
+
+
 TTL_SLACK_MS = 1000  # a bucket outlives its refill time by this, so it is never cut short
 _LUA_DIGITS = 14  # Lua's tostring() keeps this many significant digits (LUA_NUMBER_FMT)
 
@@ -47,6 +56,12 @@ def _take_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> int:
     if paused > now:
         return int(paused - now)  # a Lua number replies as a truncated integer
     rate, burst, background = float(argv[1]), float(argv[2]), argv[6] == "1"
+    work, me, hold = float(argv[7]), argv[8].encode(), float(argv[9])
+    head = space.get(keys[3])
+    sized = not background and work >= 0
+    live = isinstance(head, _Head) and head.until > now and head.holder != me
+    if sized and live and isinstance(head, _Head) and head.work < work:
+        return max(1, math.ceil(min(head.until - now, 1 / rate)))  # a smaller one goes first
     total, total_at = _level(space.get(keys[0]), now, rate, burst)
     need = 1 + float(argv[5]) if background else 1
     wait = math.ceil((need - total) / rate) if total < need else 0
@@ -55,6 +70,9 @@ def _take_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> int:
         bg, bg_at = _level(space.get(keys[1]), now, bg_rate, bg_burst)
         if bg < 1:
             wait = max(wait, math.ceil((1 - bg) / bg_rate))
+    if sized:  # this is now the smallest user work waiting: others let it go first
+        until = float(f"{now + wait + hold:.{_LUA_DIGITS}g}")
+        space.put(keys[3], _Head(work, me, until), max(1, math.ceil(wait + hold)) / 1000)
     if wait > 0:
         return wait
     # Stored as the Lua stores it, through tostring(), so both round alike.
@@ -75,8 +93,11 @@ def _pause_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> int:
 
 
 # A token bucket per budget, in one script with the time passed in (managed Redis services
-# reject TIME in scripts). KEYS: total, background, paused-until. Times in ms, rates per ms.
-# Answers 0 when a token was taken, else the ms to wait; nothing is taken then.
+# reject TIME in scripts). KEYS: total, background, paused-until, head. Times in ms, rates
+# per ms. Answers 0 when a token was taken, else the ms to wait; nothing is taken then.
+# A user's take states its work (ARGV[8], -1: unsized) and process (ARGV[9]): while a
+# smaller work waits in another process (the head, claimed for ARGV[10] ms past its wait),
+# a larger one is told to wait; else it claims the head, so the next tokens are its own.
 TAKE = Script(
     "budget.take",
     """
@@ -91,6 +112,15 @@ local function level(key, rate, burst)
   return tokens, math.max(ts, now)
 end
 local rate, burst, background = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[7] == '1'
+local work, hold = tonumber(ARGV[8]), tonumber(ARGV[10])
+local sized = (not background) and work >= 0
+if sized then
+  local h = redis.call('HMGET', KEYS[4], 'w', 'h', 'x')
+  local hw, hx = tonumber(h[1]), tonumber(h[3])
+  if hw and hx > now and h[2] ~= ARGV[9] and hw < work then
+    return math.max(1, math.ceil(math.min(hx - now, 1 / rate)))
+  end
+end
 local total, total_ts = level(KEYS[1], rate, burst)
 local need = 1
 if background then need = 1 + tonumber(ARGV[6]) end
@@ -101,6 +131,10 @@ if background then
   local bg_rate = tonumber(ARGV[4])
   bg, bg_ts = level(KEYS[2], bg_rate, tonumber(ARGV[5]))
   if bg < 1 then wait = math.max(wait, math.ceil((1 - bg) / bg_rate)) end
+end
+if sized then
+  redis.call('HSET', KEYS[4], 'w', ARGV[8], 'h', ARGV[9], 'x', now + wait + hold)
+  redis.call('PEXPIRE', KEYS[4], math.max(1, math.ceil(wait + hold)))
 end
 if wait > 0 then return wait end
 local ttl = math.ceil(burst / rate) + 1000

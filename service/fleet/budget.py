@@ -16,13 +16,15 @@ import dataclasses
 import hashlib
 import logging
 import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from service.errors import UpstreamRateLimited
-from service.fleet import bucket
+from service.fleet import bucket, queue
 from service.fleet.priority import current
+from service.fleet.queue import Turns
 from service.fleet.rate import FLOOR_SHARE, probing
 from service.store.base import Store
 from service.store.keys import NAMESPACE
@@ -31,6 +33,7 @@ from service.store.script import ScriptArg
 log = logging.getLogger(__name__)
 
 PRIORITY_POLL_SECONDS = 0.25  # a waiting fetch notices a change of priority within this long
+HEAD_HOLD_MS = 1000  # the fleet's smallest waiting work keeps its claim this long past a take
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class BucketSpec:
     total: str
     background: str
     pause: str
+    head: str
     rate: float
     burst: float
     bg_rate: float
@@ -48,10 +52,15 @@ class BucketSpec:
 
     @property
     def keys(self) -> list[str]:
-        return [self.total, self.background, self.pause]
+        return [self.total, self.background, self.pause, self.head]
 
-    def take_args(self, now: float, background: bool) -> list[ScriptArg]:
-        """The script's ARGV: times in ms, rates per ms."""
+    def take_args(
+        self, now: float, background: bool, work: float = -1, holder: str = ""
+    ) -> list[ScriptArg]:
+        """The script's ARGV: times in ms, rates per ms; `work` -1 when unsized."""
+        # The head is held past a grant while its holder's next page is on its way: no
+        # longer than the bucket takes to fill, so tokens are never lost to it.
+        hold = min(HEAD_HOLD_MS, math.ceil(self.burst / self.rate * 1000))
         return [
             int(now * 1000),
             self.rate / 1000,
@@ -60,6 +69,9 @@ class BucketSpec:
             self.bg_burst,
             self.reserve,
             1 if background else 0,
+            f"{work:g}",
+            holder,
+            hold,
         ]
 
     def scaled(self, share: float) -> BucketSpec:
@@ -67,11 +79,14 @@ class BucketSpec:
         return dataclasses.replace(self, rate=self.rate * share, bg_rate=self.bg_rate * share)
 
 
-def budget_keys(api_key: str) -> tuple[str, str, str, str]:
-    """Keys of one API key's budget (buckets, pause, learned rate); the key is hashed."""
+def budget_keys(api_key: str) -> tuple[str, str, str, str, str]:
+    """Keys of one API key's budget (buckets, pause, learned rate, head of the queue); the
+    key is hashed."""
     digest = hashlib.blake2b(api_key.encode(), digest_size=10).hexdigest()
     base = f"{NAMESPACE}:{{budget:{digest}}}"  # one hash tag: scripts touch them together
-    return f"{base}:total", f"{base}:background", f"{base}:paused", f"{base}:rate"
+    names = ("total", "background", "paused", "rate", "head")
+    total, bg, paused, rate, head = (f"{base}:{name}" for name in names)
+    return total, bg, paused, rate, head
 
 
 class Budget:
@@ -98,12 +113,13 @@ class Budget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        total, bg, pause, learned = budget_keys(api_key)
+        total, bg, pause, learned, head = budget_keys(api_key)
         self.learned = probing(store, learned, start=rate, maximum=rate_max, clock=clock)
         self.spec = BucketSpec(
             total,
             bg,
             pause,
+            head,
             rate,
             burst,
             rate * background_share,
@@ -115,7 +131,8 @@ class Budget:
         self._max_wait = max_wait
         self._clock = clock
         self._sleep = sleep
-        self._turns = {False: asyncio.Lock(), True: asyncio.Lock()}  # by "is background"
+        self._turns = {False: Turns(), True: Turns()}  # by "is background"
+        self._me = secrets.token_hex(8)  # this process, as the fleet's queue head names it
 
     async def acquire(self, deadline: float | None = None) -> float:
         """Wait for a token; the seconds waited are returned.
@@ -133,11 +150,12 @@ class Budget:
             limit = deadline
             if deadline is not None and not bg:
                 limit = min(deadline, started + self._max_wait)
-            # One waiter per priority polls the bucket; the others queue behind it in arrival
-            # order (asyncio.Lock is FIFO), so a long paginated fetch is not starved by newer ones.
-            async with self._turns[bg]:
+            # One waiter per priority polls the bucket; the others queue behind it, the least
+            # work first (queue.py): a week's fetch does not wait behind a quarter's pages.
+            work = queue.remaining()
+            async with self._turns[bg].turn(work):
                 while True:
-                    wait = await self._take(bg)
+                    wait = await self._take(bg, work)
                     if wait <= 0:
                         return time.monotonic() - started
                     if limit is not None and time.monotonic() + wait > limit:
@@ -149,12 +167,13 @@ class Budget:
                     if priority.is_user() == bg:
                         break  # raised or lowered while waiting: queue again at the new one
 
-    async def _take(self, bg: bool) -> float:
+    async def _take(self, bg: bool, work: float) -> float:
         """One token: 0.0 when granted, else the seconds to wait (nothing is taken then)."""
         spec = self._local_spec if self._store.degraded else self.spec
         if self.learned is not None:  # the bucket refills at the learned rate
             spec = spec.scaled(await self.learned.current() / self.spec.rate)
-        wait_ms = await self._store.run(bucket.TAKE, spec.keys, spec.take_args(self._clock(), bg))
+        args = spec.take_args(self._clock(), bg, work, self._me)
+        wait_ms = await self._store.run(bucket.TAKE, spec.keys, args)
         if self.learned is not None:
             self.learned.took(int(wait_ms), user=not bg)
         return int(wait_ms) / 1000

@@ -25,6 +25,7 @@ import warmer
 from service.fleet.budget import Budget
 from service.fleet.popularity import Popularity
 from service.fleet.priority import background
+from service.fleet.queue import sizing
 from service.store.keys import Keys
 from service.store.leases import ACQUIRE, ScriptedLeases
 from service.store.memory import MemoryStore
@@ -89,21 +90,29 @@ async def agreeing(redis_url: str) -> AsyncIterator[Agreeing]:
 
 
 async def test_budget_scripts_agree(agreeing: Agreeing) -> None:
-    """Burst, refill, the background reserve and bucket, and pauses: same waits both ways."""
+    """Burst, refill, the background reserve and bucket, the queue's head (two processes'
+    works), and pauses: same waits both ways."""
     clock = Clock()
-    budget = Budget(
-        agreeing,
-        "VF.WS.agree",
-        rate=3,
-        burst=5,
-        background_share=0.4,
-        max_wait=60,
-        clock=clock,
-        sleep=clock.sleep,
+    budget, elsewhere = (
+        Budget(
+            agreeing,
+            "VF.WS.agree",
+            rate=3,
+            burst=5,
+            background_share=0.4,
+            max_wait=60,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        for _ in range(2)
     )
     deadline = time.monotonic() + 60
     for _ in range(7):
         await budget.acquire(deadline)
+    for work in (2.5, 40):
+        with sizing(lambda: work):  # noqa: B023 (used at once)
+            await elsewhere.acquire(deadline)
+            await budget.acquire(deadline)
     with background():
         for _ in range(4):
             await budget.acquire(deadline)
