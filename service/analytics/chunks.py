@@ -1,11 +1,13 @@
 """Fetching days in bounded chunks, newest first, each checkpointed page by page.
 
 At the rate limit, the order and the durability of fetches matter as much as their count:
-- **Newest first.** A long run of missing days is fetched as its newest week first, then
-  the rest in chunks of at most MAX_CHUNK_PAGES pages, sized from the rows a day of that
-  metric is known to have. So the week a dashboard asks for most is stored within a few
-  pages, and an ask for it never waits behind a year's fill. Each cut costs at most one
-  partial page, so runs up to LONG_RUN_DAYS are not cut at all.
+- **The recent week first.** A run of missing days that reaches today is fetched as its
+  newest RECENT_DAYS first: the week a dashboard asks for most is stored within a few pages,
+  and an ask for it never waits behind a month's or a year's fill of the same days (the
+  budget serves the smallest work first: fleet/queue.py). Other runs are cut only when
+  long: a first chunk of LONG_RUN_DAYS teaches the metric's density, then chunks of at most
+  MAX_CHUNK_PAGES pages. Each cut costs at most one partial page, so a run in the past (a
+  compare's previous period) is cut no more than it must be.
 - **No page lost.** After each page of a chunk whose days are all closed (their rows never
   change, so a cursor stays valid), its rows and the next cursor are stored. A fetch whose
   process died is resumed by whichever process leases its days next, from the page after
@@ -15,6 +17,7 @@ At the rate limit, the order and the durability of fetches matter as much as the
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -28,11 +31,12 @@ import orjson
 from service.analytics import progress as progresses
 from service.analytics.progress import PAGE_ROWS
 from service.analytics.rows import split_days
+from service.fleet import queue
 from service.store.base import Store
 from service.store.keys import CHECKPOINT_TTL_SECONDS, DENSITY_TTL_SECONDS, Keys
 from service.upstream.voiceflow import VoiceflowClient
 
-FIRST_CHUNK_DAYS = 7  # the newest week goes first: the range dashboards ask for most
+RECENT_DAYS = 8  # a local week spans up to 8 UTC days: the range dashboards ask for most
 LONG_RUN_DAYS = 32  # a month in any zone (32 UTC days at most) is one query: a cut costs a page
 MAX_CHUNK_PAGES = 120  # about 12 s of the default budget: the longest any ask waits behind
 PACK_LEVEL = 1  # checkpointed pages live minutes: compress fast, not small
@@ -55,9 +59,12 @@ def parse_chunk_id(text: str) -> tuple[date, date] | None:
         return None
 
 
-def newest_chunk(days: Sequence[date], rows_per_day: float | None) -> tuple[date, date]:
+def newest_chunk(
+    days: Sequence[date], rows_per_day: float | None, today: date
+) -> tuple[date, date]:
     """The chunk to fetch next out of `days` (missing and leased): the newest days of the
-    newest contiguous run, at most a week when the run is long, else at most what fits in
+    newest contiguous run; the recent week alone when the run reaches today (or yesterday),
+    a month when the run is long and the density unknown, else at most what fits in
     MAX_CHUNK_PAGES pages at the known density."""
     ordered = sorted(days)
     last = first = ordered[-1]
@@ -66,12 +73,14 @@ def newest_chunk(days: Sequence[date], rows_per_day: float | None) -> tuple[date
             break
         first = d
     length = (last - first).days + 1
-    if length <= LONG_RUN_DAYS:
+    if last >= today - timedelta(days=1):
+        size = RECENT_DAYS
+    elif length <= LONG_RUN_DAYS:
         return first, last
-    if rows_per_day is None:  # a first fetch of this metric: the week, which also teaches us
-        size = FIRST_CHUNK_DAYS
+    elif rows_per_day is None:  # a first fetch of this metric: a month, which teaches us
+        size = LONG_RUN_DAYS
     else:
-        size = max(FIRST_CHUNK_DAYS, int(MAX_CHUNK_PAGES * PAGE_ROWS / max(rows_per_day, 1.0)))
+        size = max(RECENT_DAYS, int(MAX_CHUNK_PAGES * PAGE_ROWS / max(rows_per_day, 1.0)))
     return max(first, last - timedelta(days=size - 1)), last
 
 
@@ -110,6 +119,11 @@ class ChunkFetcher:
         except ValueError:
             return None
 
+    async def _expected_pages(self, project_id: str, metric: str, days: int) -> float | None:
+        """Pages a chunk of `days` days should take, from the metric's known density."""
+        density = await self.density(project_id, metric)
+        return None if density is None else max(1.0, math.ceil(days * density / PAGE_ROWS))
+
     async def resumable(
         self, project_id: str, metric: str, days: Sequence[date]
     ) -> tuple[date, date] | None:
@@ -139,21 +153,29 @@ class ChunkFetcher:
         if durable and not pages:
             await ck.start()
         tracker = progresses.current()
-        async for items, after in self._client.pages(
-            project_id, metric, start, end, cursor=cursor, pages_done=pages
-        ):
-            rows.extend(items)
-            pages += 1
-            if durable and after is not None:  # the last page needs none: the days follow
-                await ck.save(pages, items, after)
-            if tracker is not None:
-                tracker.page()
-                await tracker.maybe_publish()
+        days = (last - first).days + 1
+        expected = await self._expected_pages(project_id, metric, days)
+
+        def days_left() -> float:
+            """The work left, in days: what an answer waits for. (Every metric of a range is
+            needed at once, so ranking by days puts a week's metrics all before a month's.)"""
+            return days if expected is None else days * max(0.0, 1 - pages / expected)
+
+        with queue.sizing(days_left):  # shortest work first, at the budget
+            async for items, after in self._client.pages(
+                project_id, metric, start, end, cursor=cursor, pages_done=pages
+            ):
+                rows.extend(items)
+                pages += 1
+                if durable and after is not None:  # the last page needs none: the days follow
+                    await ck.save(pages, items, after)
+                if tracker is not None:
+                    tracker.page()
+                    await tracker.maybe_publish()
         loop = asyncio.get_running_loop()  # a year of rows takes ~0.1 s to split: not on the loop
         packed = await loop.run_in_executor(
             self._executor, _split_and_pack, metric, rows, first, last, fetched_at
         )
-        days = (last - first).days + 1
         await self._store.set_many(
             [
                 (
