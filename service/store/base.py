@@ -35,6 +35,9 @@ class Store(Protocol):
 
     async def delete(self, *keys: str) -> None: ...
 
+    async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
+        """Per key, the seconds until it expires: None when absent, inf when it never does."""
+
     async def acquire(self, keys: Sequence[str], token: str, ttl: float) -> list[float]:
         """SET NX with a TTL on each lease. Per key: 0.0 where this caller now holds it,
         else the seconds the other holder's lease has left (how long a waiter may wait)."""

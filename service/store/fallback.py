@@ -105,6 +105,11 @@ class FallbackStore(ScriptedLeases):
     async def set_many(self, items: Sequence[tuple[str, bytes, float]]) -> None:
         await self._call(lambda: self._redis.set_many(items), lambda: self._local.set_many(items))
 
+    async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
+        return await self._call(
+            lambda: self._redis.expires_in(keys), lambda: self._local.expires_in(keys)
+        )
+
     async def delete(self, *keys: str) -> None:
         await self._call(lambda: self._redis.delete(*keys), lambda: self._local.delete(*keys))
 

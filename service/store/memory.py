@@ -89,6 +89,15 @@ class MemoryStore(ScriptedLeases):
         for key, value, ttl in items:
             self._space.put(key, value, ttl)
 
+    async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
+        return [self._expires_in(k) for k in keys]
+
+    def _expires_in(self, key: str) -> float | None:
+        if self._space.get(key) is None:
+            return None
+        left = self._space.ttl(key)
+        return math.inf if left is None else left
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._space.delete(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -56,6 +57,16 @@ class RedisStore(ScriptedLeases):
             for key, value, ttl in items:
                 pipe.set(key, value, px=ms(ttl))
             await pipe.execute()
+
+    async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
+        if not keys:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.pttl(key)
+            replies = await pipe.execute()
+        # PTTL: -2 when absent, -1 when the key never expires.
+        return [None if ms == -2 else math.inf if ms == -1 else ms / 1000 for ms in replies]
 
     async def delete(self, *keys: str) -> None:
         if keys:

@@ -28,6 +28,18 @@ async def test_values_expire(store: Store) -> None:
     assert await store.mget(["short", "long"]) == [None, b"y"]
 
 
+async def test_expires_in_tells_the_time_left(store: Store) -> None:
+    """Seconds left per key; None for a missing or expired key."""
+    await store.set_many([("soon", b"x", 0.05), ("later", b"y", 30)])
+    soon, later, missing = await store.expires_in(["soon", "later", "missing"])
+    assert soon is not None and 0 < soon <= 0.05
+    assert later is not None and 29 < later <= 30
+    assert missing is None
+    await asyncio.sleep(0.12)
+    assert await store.expires_in(["soon"]) == [None]
+    assert await store.expires_in([]) == []
+
+
 async def test_lease_is_exclusive_and_token_guarded(store: Store) -> None:
     """Only one holder at a time; only the holder's token renews or releases it."""
     assert await store.acquire(["{a}1", "{a}2"], "t1", 10) == [0, 0]
