@@ -18,6 +18,7 @@ from aiohttp import web
 
 from service.analytics.answers import AnswerCache, HotAnswers
 from service.analytics.intents import Intents
+from service.analytics.open_parts import OpenParts
 from service.analytics.partitions import Partitions
 from service.analytics.service import Analytics
 from service.config.settings import Secret, Settings
@@ -50,6 +51,7 @@ class Core:
     answers: AnswerCache
     analytics: Analytics
     popularity: Popularity
+    open_parts: OpenParts  # what the warmer renews ahead of expiry
 
 
 @asynccontextmanager
@@ -126,6 +128,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             answers,
             Analytics(partitions, intents, answers, executor),
             popularity,
+            OpenParts(store, keys, partitions, intents),
         )
 
 

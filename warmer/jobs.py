@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from service.analytics.open_parts import OpenPart
 from service.analytics.query import Query
 from service.analytics.timezones import zone
 from service.core import Core
@@ -21,6 +22,7 @@ from service.errors import ProblemError
 from service.fleet.popularity import parse_member
 from service.fleet.priority import background
 from service.fleet.tally import tally_requests
+from warmer import renewal
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Report:
     finished: float = 0.0
     candidates: int = 0
     refreshed: int = 0
+    renewed: int = 0  # open parts renewed ahead of their expiry (renewal.py)
     fresh: int = 0
     running: int = 0
     failed: int = 0
@@ -63,6 +66,15 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def open_zones(candidates: list[Candidate], now: float) -> dict[str, set[str]]:
+    """Per project, the zones of its candidates that end today: they read its open parts."""
+    zones: dict[str, set[str]] = {}
+    for c in candidates:
+        if c.query.end >= datetime.fromtimestamp(now, UTC).astimezone(zone(c.query.tz)).date():
+            zones.setdefault(c.query.project_id, set()).add(c.query.tz)
+    return zones
 
 
 def preset_range(kind: str, today: date) -> tuple[date, date]:
@@ -136,24 +148,51 @@ async def run(
     slots = asyncio.Semaphore(REFRESH_CONCURRENCY)
     pending: dict[asyncio.Task[None], int] = {}  # refreshes under way -> their estimates
 
+    def failed(label: str, detail: str, status: int | None = None) -> None:
+        report.failed += 1
+        report.errors = [*report.errors[-4:], f"{label}: {detail}"]
+        if status in (503, 504):  # rate limited or upstream down: try next run
+            report.stopped_early = f"upstream unavailable: {detail}"
+
     async def refresh(candidate: Candidate) -> None:
         try:
             with background():
                 await core.analytics.refresh(candidate.kind, candidate.query)
             report.refreshed += 1
         except ProblemError as exc:
-            report.failed += 1
-            report.errors = [*report.errors[-4:], f"{candidate.label}: {exc.detail}"]
-            if exc.status in (503, 504):  # rate limited or upstream down: try next run
-                report.stopped_early = f"upstream unavailable: {exc.detail}"
+            failed(candidate.label, exc.detail, exc.status)
         except Exception as exc:  # one bad answer must not starve those after it
             log.exception("refreshing %s failed", candidate.label)
-            report.failed += 1
-            report.errors = [*report.errors[-4:], f"{candidate.label}: {type(exc).__name__}"]
+            failed(candidate.label, type(exc).__name__)
+        finally:
+            slots.release()
+
+    async def renew(part: OpenPart) -> None:
+        try:
+            with background():
+                await core.open_parts.renew(part)
+            report.renewed += 1
+        except ProblemError as exc:
+            failed(part.label, exc.detail, exc.status)
+        except Exception as exc:
+            log.exception("renewing %s failed", part.label)
+            failed(part.label, type(exc).__name__)
         finally:
             slots.release()
 
     with tally_requests() as spent:
+        # The open parts first: refreshing an answer then finds them fresh, at no cost.
+        zones = open_zones(candidates, now)
+        per_run = cfg.budget_share * await core.budget.rate() * until_next
+        for part in await renewal.parts_due(core, zones, interval=until_next, per_run=per_run):
+            if reason := stop_reason():
+                report.stopped_early = reason
+                break
+            if spent[0] + len(pending) + 1 > report.allowance:
+                report.deferred += 1
+                continue
+            await slots.acquire()
+            pending[asyncio.create_task(renew(part))] = 1
         for candidate in candidates:
             if reason := report.stopped_early or stop_reason():
                 report.stopped_early = reason
@@ -177,15 +216,17 @@ async def run(
         report.upstream = spent[0]
     if report.deferred and not report.stopped_early:
         report.stopped_early = (
-            f"budget share spent: {report.deferred} refreshes left for the next run "
+            f"budget share spent: {report.deferred} refreshes or renewals left for the next run "
             f"({report.upstream} of {report.allowance:.0f} upstream requests used)"
         )
     report.finished = time.time()
     if report.stopped_early:
         log.warning("%s stopped early: %s", job, report.stopped_early)
     log.info(
-        "%s: %d refreshed, %d fresh, %d running, %d failed, %d upstream requests",
+        "%s: %d open parts renewed, %d refreshed, %d fresh, %d running, %d failed, "
+        "%d upstream requests",
         job,
+        report.renewed,
         report.refreshed,
         report.fresh,
         report.running,

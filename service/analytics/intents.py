@@ -89,6 +89,28 @@ class Intents:
                 return merge(lists, self._limit)
         return await self._window(project_id, start, end)
 
+    def open_part(self, project_id: str, tz: str) -> tuple[str, Window]:
+        """The store key and window of the open part every answer of the project in `tz`
+        ending today shares: today's local day, from its midnight to the next one."""
+        today = datetime.fromtimestamp(self._clock(), zone(tz)).date()
+        start = local_midnight_utc(today, tz)
+        end = local_midnight_utc(today + timedelta(days=1), tz) - MS
+        return self._key(project_id, start, end), (start, end)
+
+    async def renew_open(self, project_id: str, tz: str) -> None:
+        """Fetch the open part again now (ahead of its expiry), shared fleet-wide."""
+        key, (start, end) = self.open_part(project_id, tz)
+        asked = self._clock()
+
+        async def renewed() -> list[Intent] | None:  # stored by someone since we asked
+            (left,) = await self._store.expires_in([key])
+            fresh = left is not None and left >= self._settings.open_day_ttl - (
+                self._clock() - asked
+            )
+            return _decode(await self._store.get(key)) if fresh else None
+
+        await self._flight.run(key, lambda: self._fetch(project_id, start, end), renewed)
+
     async def estimate(self, project_id: str, start: datetime, end: datetime, tz: str) -> int:
         """Requests `top` would make now, at least: the parts missing, or the exact window
         when a stored part is full (a part fetched now may turn out full: one more then)."""
@@ -138,21 +160,24 @@ class Intents:
         async def read() -> list[Intent] | None:
             return _decode(await self._store.get(key))
 
-        async def fetch() -> list[Intent]:
-            asked_at = self._clock()  # settledness as of the ask: rows may land meanwhile
-            intents = await self._client.top_intents(project_id, start, end, self._limit)
-            clean = [
-                {"name": str(i.get("name", "")), "count": _count(i.get("count"))}
-                for i in intents
-                if isinstance(i, dict)
-            ]
-            await self._store.set(key, orjson.dumps(clean), self._ttl(end, asked_at))
-            return clean
-
         cached = await read()
         if cached is not None:
             return cached
-        return await self._flight.run(key, fetch, read)
+        return await self._flight.run(key, lambda: self._fetch(project_id, start, end), read)
+
+    async def _fetch(self, project_id: str, start: datetime, end: datetime) -> list[Intent]:
+        """One top_intents request for exactly [start, end], stored for the TTL it earns."""
+        asked_at = self._clock()  # settledness as of the ask: rows may land meanwhile
+        intents = await self._client.top_intents(project_id, start, end, self._limit)
+        clean = [
+            {"name": str(i.get("name", "")), "count": _count(i.get("count"))}
+            for i in intents
+            if isinstance(i, dict)
+        ]
+        await self._store.set(
+            self._key(project_id, start, end), orjson.dumps(clean), self._ttl(end, asked_at)
+        )
+        return clean
 
 
 def merge(lists: Sequence[Sequence[Intent]], limit: int) -> list[Intent]:

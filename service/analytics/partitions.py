@@ -86,8 +86,25 @@ class Partitions:
     def _ttl(self, closed: bool) -> float:
         return self._settings.closed_day_ttl if closed else self._settings.open_day_ttl
 
-    async def days(self, project_id: str, metric: str, days: Sequence[date]) -> dict[date, Day]:
-        """The stored rows of `metric` for each of `days`, fetching what is missing.
+    def open_days(self, now: float) -> list[date]:
+        """The UTC days that may still change (today, and any inside the settle delay)."""
+        day = datetime.fromtimestamp(now, UTC).date()
+        out = []
+        while not self.is_closed(day, now):
+            out.append(day)
+            day -= timedelta(days=1)
+        return out
+
+    async def days(
+        self,
+        project_id: str,
+        metric: str,
+        days: Sequence[date],
+        *,
+        fetched_since: float | None = None,
+    ) -> dict[date, Day]:
+        """The stored rows of `metric` for each of `days`, fetching what is missing (or, with
+        `fetched_since`, what was fetched before then: a renewal ahead of expiry).
 
         Each missing day is leased before it is fetched (one script for all of them), so two
         requests over overlapping ranges — in any process — never fetch a day twice. Of the
@@ -104,7 +121,7 @@ class Partitions:
         tracker = progresses.current()
         while True:
             async with self._store.watch(done_key) as done:
-                have = await self._load(project_id, metric, wanted)
+                have = await self._load(project_id, metric, wanted, fetched_since)
                 missing = [d for d in wanted if d not in have]
                 density = await self._chunks.density(project_id, metric) if missing else None
                 if tracker is not None:
@@ -118,7 +135,9 @@ class Partitions:
                 mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
                 if mine:
                     try:
-                        await self._fetch_some(project_id, metric, mine, density, leases, token)
+                        await self._fetch_some(
+                            project_id, metric, mine, density, leases, token, fetched_since
+                        )
                     except BaseException:
                         # Stopped before or while fetching: give back every lease still ours
                         # (compare-and-delete: those already given back are left alone).
@@ -138,18 +157,21 @@ class Partitions:
         density: float | None,
         leases: dict[date, str],
         token: str,
+        fetched_since: float | None,
     ) -> None:
         """Fetch one chunk per run of the leased days `mine`; give the others back first."""
-        have = await self._load(project_id, metric, mine)  # a holder may have just stored some
+        # A holder may have just stored some.
+        have = await self._load(project_id, metric, mine, fetched_since)
         todo = [d for d in mine if d not in have]
         chunks = []
         resumed = await self._chunks.resumable(project_id, metric, todo) if todo else None
         if resumed is not None:
             chunks.append(resumed)
         else:
+            today = datetime.fromtimestamp(self._clock(), UTC).date()
             for first, last in day_runs(todo):
                 run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-                chunks.append(newest_chunk(run, density))
+                chunks.append(newest_chunk(run, density, today))
         chosen = {
             first + timedelta(days=i)
             for first, last in chunks
@@ -173,9 +195,19 @@ class Partitions:
         have = await self._load(project_id, metric, wanted)
         return len(day_runs([d for d in wanted if d not in have]))
 
-    async def _load(self, project_id: str, metric: str, days: Sequence[date]) -> dict[date, Day]:
+    async def _load(
+        self,
+        project_id: str,
+        metric: str,
+        days: Sequence[date],
+        fetched_since: float | None = None,
+    ) -> dict[date, Day]:
         raws = await self._store.mget([self._keys.day(project_id, metric, d) for d in days])
         if len(days) <= UNPACK_ON_LOOP:
-            return _unpack(days, raws)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _unpack, days, raws)
+            have = _unpack(days, raws)
+        else:
+            loop = asyncio.get_running_loop()
+            have = await loop.run_in_executor(self._executor, _unpack, days, raws)
+        if fetched_since is None:
+            return have
+        return {d: day for d, day in have.items() if day.fetched_at >= fetched_since}
