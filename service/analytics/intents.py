@@ -26,6 +26,7 @@ import orjson
 
 from service.analytics.timezones import local_midnight_utc, zone
 from service.config.settings import Settings
+from service.fleet import queue
 from service.fleet.flight import SingleFlight
 from service.store.base import Store
 from service.store.keys import Keys
@@ -168,7 +169,9 @@ class Intents:
     async def _fetch(self, project_id: str, start: datetime, end: datetime) -> list[Intent]:
         """One top_intents request for exactly [start, end], stored for the TTL it earns."""
         asked_at = self._clock()  # settledness as of the ask: rows may land meanwhile
-        intents = await self._client.top_intents(project_id, start, end, self._limit)
+        days = (end - start) / timedelta(days=1)  # its work, as a day partition's is measured
+        with queue.sizing(lambda: days):
+            intents = await self._client.top_intents(project_id, start, end, self._limit)
         clean = [
             {"name": str(i.get("name", "")), "count": _count(i.get("count"))}
             for i in intents

@@ -164,10 +164,10 @@ class Settings:
     upstream_burst: float = setting(
         "UPSTREAM_BURST",
         Number(ge=1),  # a bucket smaller than one token could never send a request
-        default=10.0,
+        default=5.0,
         help="Upstream requests the fleet may send at once after a quiet spell (the token "
-        "bucket's size). Voiceflow does not document its own; a second's worth of the rate is "
-        "the burst a limiter at that rate surely allows.",
+        "bucket's size). Voiceflow does not document its own; half of the second's worth a "
+        "limiter at the rate surely allows leaves it room for requests that clump on the way.",
     )
     upstream_background_share: float = setting(
         "UPSTREAM_BACKGROUND_SHARE",

@@ -20,7 +20,7 @@ import heapq
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 
-UNSIZED = 1.0  # work of a request outside any sized fetch (a top_intents window): the least
+UNSIZED = 1.0  # work of a request outside any sized fetch, and the least any counts as
 
 _work: contextvars.ContextVar[Callable[[], float] | None] = contextvars.ContextVar(
     "work", default=None
