@@ -44,6 +44,7 @@ from bench.dashboard_load import (
     KINDS,
     LOAD,
     LOGS,
+    OPEN_DAY_TTL,
     PRESETS,
     RATE,
     STORE,
@@ -100,7 +101,7 @@ async def fill(redis_url: str, tight: bool, after: float) -> list[str]:
     if dash.filled_at is None:
         never = set(itertools.product(range(len(ZONES)), PRESETS, KINDS)) - set(dash.first_ok)
         return [*lines, f"  NOT filled within {FILL_LIMIT:.0f} s; never answered: {sorted(never)}"]
-    seen, throttled, again_closed, again_open, windows = audit(at_fill["log"])
+    seen, throttled, again_closed, again_open, renewed, windows = audit(at_fill["log"])
     ratio, again = dash.filled_at * rate / need, again_closed + again_open
     waits = [
         dash.first_ok[(i, "last_7", "overview")] - dash.first_ask[(i, "last_7", "overview")]
@@ -113,7 +114,8 @@ async def fill(redis_url: str, tight: bool, after: float) -> list[str]:
         f"  simulator until then: {seen} requests ({seen / need:.2f}x pages needed; the"
         f" list metrics asked in {windows} windows, the floor's {runs}), 429s"
         f" {throttled}{target('<= 1', throttled <= 1)}; pages fetched twice {again}"
-        f"{target('0', again == 0)} ({again_closed} of settled windows, {again_open} open)",
+        f"{target('0', again == 0)} ({again_closed} of settled windows, {again_open} open ones"
+        f" within their {OPEN_DAY_TTL:.0f} s TTL; open ones renewed after it: {renewed})",
         f"  last_7 overview, its first ask to its first 200: max {max(waits):.1f} s"
         + target("<= 20 s each", max(waits) <= 20),
         "    " + ", ".join(f"{tz} {w:.1f}" for tz, w in zip(ZONES, waits, strict=True)),

@@ -121,13 +121,14 @@ class SimulatorState:
         return headers
 
     def record(self, fields: dict[str, Any], status: int) -> None:
-        """Count one answered request; `fields` are its log_fields."""
+        """Count one answered request; `fields` are its log_fields (the log adds its status
+        and the wall-clock time it was answered)."""
         self._answered[status] += 1
         if status == 200 and isinstance(fields.get("name"), str):
             self._by_name[fields["name"]] += 1
         if status == 429:
             self._rate_limited += 1
-        self._log.append({**fields, "status": status})
+        self._log.append({**fields, "status": status, "at": round(time.time(), 3)})
 
 
 SIM_STATE = web.AppKey("sim_state", SimulatorState)
