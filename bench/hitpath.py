@@ -2,7 +2,11 @@
 
 One process each, one run, one machine, wrk with 32 connections asking for the same cached
 30-day overview (`Accept-Encoding: gzip`, as a Next.js server-side fetch sends):
-- ours: `python -m service` on Redis (demo data);
+- ours: `python -m service` on Redis (demo data), metrics on (the default), LOG_LEVEL=WARNING;
+- ours, metrics off: the same with METRICS_ENABLED=false (what counting costs a hit);
+- ours, access log: the same with LOG_LEVEL=INFO, one JSON access line per request to a file;
+- with HITPATH_REF=<git ref> set, ours as of that ref too (a worktree of it, same settings as
+  "ours"), to measure what a change cost the hit path;
 - baseline: Flask + redis-py + json (`bench/baseline_web.py`) under gunicorn (1 worker,
   4 threads);
 - ceiling: a bare aiohttp handler answering a constant body of our answer's size.
@@ -13,8 +17,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench import wrk
@@ -24,6 +31,7 @@ from tests.redis_server import RedisServer, free_port
 
 BODY = {"project_id": PROJECT, "start": "2025-01-01", "end": "2025-01-30", "tz": "UTC"}
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+REF = os.environ.get("HITPATH_REF")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
@@ -59,6 +67,10 @@ def _wait_port(proc: Process) -> None:
     raise RuntimeError(f"{proc.log}: {proc.log.read_text()[-2000:]}")
 
 
+def _remove_worktree(tree: Path) -> None:
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def measure(name: str, url: str) -> wrk.Load:
     wrk.run(
         f"{url}/api/analytics/overview", BODY, seconds=2, headers={"Accept-Encoding": "gzip"}
@@ -76,6 +88,7 @@ def measure(name: str, url: str) -> wrk.Load:
 
 def run() -> dict[str, Any]:
     procs: list[Process] = []
+    cleanups: list[Callable[[], None]] = []
     redis = RedisServer().start()
     try:
         ours_port = free_port()
@@ -91,6 +104,26 @@ def run() -> dict[str, Any]:
             ours_port,
         )
         procs.append(ours)
+        variants = {}
+        for name, extra in (
+            ("no metrics", {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"}),
+            ("access log", {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}),
+        ):
+            port = free_port()
+            env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url, **extra}
+            variants[name] = start("service", [], env, port)
+            procs.append(variants[name])
+        if REF:
+            tree = Path(tempfile.mkdtemp(prefix="vfac-hitpath-ref-"))
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), REF], check=True)
+            cleanups.append(lambda: _remove_worktree(tree))
+            port = free_port()
+            env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url}
+            variants[f"ref {REF}"] = Process(
+                "service", [], {**env, "LOG_LEVEL": "WARNING"}, port, tree
+            )
+            variants[f"ref {REF}"].wait_ready("/health", timeout=30)
+            procs.append(variants[f"ref {REF}"])
         body, headers = post(ours.url)
         body, headers = post(ours.url)
         assert headers["X-Cache"] == "HIT", headers
@@ -130,6 +163,7 @@ def run() -> dict[str, Any]:
 
         print(f"wrk, 1 thread, 32 connections, {SECONDS} s each, {ROUNDS} interleaved rounds:")
         urls = {"ceiling": ceiling.url, "ours": ours.url, "baseline": base.url}
+        urls |= {name: proc.url for name, proc in variants.items()}
         rounds: dict[str, list[wrk.Load]] = {name: [] for name in urls}
         for _ in range(ROUNDS):  # interleaved, so a noisy spell hits every system alike
             for name, url in urls.items():
@@ -143,6 +177,8 @@ def run() -> dict[str, Any]:
     finally:
         for p in procs:
             p.stop()
+        for cleanup in cleanups:
+            cleanup()
         redis.close()
 
 
@@ -157,6 +193,16 @@ def main() -> None:
         f"ours / baseline: {ours.rps / base.rps:.1f}x (target >= 5x); "
         f"ours / ceiling: {ours.rps / ceiling.rps:.2f}x (target >= 0.6x); "
         f"ours p99 {ours.p99_ms:.2f} ms (target < 10 ms)"
+    )
+    if REF:
+        then = r[f"ref {REF}"]
+        print(f"ours / ours as of {REF}: {ours.rps / then.rps:.3f} (target >= 0.95)")
+    off, logged = r["no metrics"], r["access log"]
+    cost = 1 - ours.rps / off.rps
+    print(
+        f"metrics on / off: {ours.rps / off.rps:.3f} (cost {cost:.1%} of a hit's throughput;"
+        f" target <= 5%); with an access line per request (LOG_LEVEL=INFO, JSON):"
+        f" {logged.rps / off.rps:.3f} of metrics off"
     )
 
 

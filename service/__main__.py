@@ -8,6 +8,7 @@ import sys
 
 from aiohttp import web
 
+from service import logs
 from service.app import create_app
 from service.config.settings import Settings, SettingsError
 
@@ -20,9 +21,7 @@ def main() -> None:
     except SettingsError as exc:
         print(f"vf-analytics-cache: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     log = logging.getLogger("service")
     log.info("starting with %s", settings.describe())
     log.info("serving on http://%s:%d", settings.host, settings.port)

@@ -12,8 +12,10 @@ from aiohttp import web
 from service.config.settings import Settings
 from service.core import open_core
 from service.exports.pool import RenderPool
+from service.http.access import access_middleware
 from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE
-from service.http.middlewares import api_token, problems
+from service.http.middlewares import api_token
+from service.http.ops import sampler as ops_sampler
 from service.http.routes import setup_routes
 from warmer.scheduler import Warmer
 
@@ -26,14 +28,14 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         # With no token configured the token check is left out entirely: every hit pays for
         # each middleware layer.
-        middlewares=[problems, api_token]
-        if settings.api_token or settings.admin_token
-        else [problems],
+        middlewares=[access_middleware(settings.metrics_enabled)]
+        + ([api_token] if settings.api_token or settings.admin_token else []),
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(ops_sampler)  # after lifecycle: it reads the core's budget
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
     return app

@@ -28,6 +28,7 @@ from service.fleet.popularity import Popularity
 from service.store.base import Store
 from service.store.connect import open_store
 from service.store.keys import Keys
+from service.upstream.keycheck import KeyCheck
 from service.upstream.voiceflow import VoiceflowClient
 from simulator.app import SimulatorConfig, create_simulator_app
 
@@ -52,6 +53,7 @@ class Core:
     analytics: Analytics
     popularity: Popularity
     open_parts: OpenParts  # what the warmer renews ahead of expiry
+    keycheck: KeyCheck  # whether Voiceflow accepts the key, as readiness reports it
 
 
 @asynccontextmanager
@@ -98,6 +100,15 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             budget=budget,
             concurrency=settings.upstream_concurrency,
         )
+        keycheck = KeyCheck(
+            store,
+            keys,
+            client,
+            key,
+            interval=settings.upstream_key_check,
+            projects=tuple(project.id for project in settings.warmer.projects),
+        )
+        stack.push_async_callback(keycheck.close)
         flight = SingleFlight(store)
         stack.push_async_callback(flight.close)
         answers = AnswerCache(
@@ -129,6 +140,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             Analytics(partitions, intents, answers, executor),
             popularity,
             OpenParts(store, keys, partitions, intents),
+            keycheck,
         )
 
 

@@ -25,11 +25,18 @@ API_PATH = "/v2/query/usage"
 _PROJECT_KEY = re.compile(r"VF\.DM\.([0-9a-f]{24})\..+", re.ASCII | re.DOTALL)
 
 
-def authorize(api_keys: tuple[str, ...], key: str | None, project_id: str | None) -> str:
+def authorize(
+    api_keys: tuple[str, ...],
+    key: str | None,
+    project_id: str | None,
+    foreign_projects: tuple[str, ...] = (),
+) -> str:
     """The key if it may read `project_id`; Unauthorized otherwise."""
     # The header carries the raw key; "Bearer <key>" is a client bug the live API rejects.
     if not key or key.startswith("Bearer ") or key not in api_keys:
         raise Unauthorized()
+    if project_id is not None and project_id in foreign_projects:
+        raise Unauthorized()  # another workspace's project: no key of ours has access
     # A project (Dialog Manager) key reads only its own project; any other accepted key
     # (VF.WS.… workspace keys) reads every project.
     match = _PROJECT_KEY.fullmatch(key)
@@ -66,7 +73,7 @@ async def _respond(state: SimulatorState, key: str | None, body: Any) -> web.Res
         raise ApiError(fault.status)
     if fault is not None and fault.hang:
         await asyncio.sleep(config.hang_s)
-    key = authorize(config.api_keys, key, requested_project(body))
+    key = authorize(config.api_keys, key, requested_project(body), config.foreign_projects)
     budget_headers = state.spend(key)
     query = parse_query(body)
     if config.latency_s > 0:

@@ -15,6 +15,9 @@ def utc_now() -> datetime:
 @dataclass
 class SimulatorConfig:
     api_keys: tuple[str, ...]  # accepted keys: VF.DM.<project>.<secret> or VF.WS.<…>
+    # Projects of another workspace: no accepted key may read them (401, as the contract says
+    # of "a key without access to projectID"), though a workspace key reads every other one.
+    foreign_projects: tuple[str, ...] = ()
     latency_s: float = 0.0  # added to every request that gets past validation
     rate_per_second: float | None = None  # per-API-key token bucket; None = unlimited
     burst: int = 10  # bucket capacity
@@ -29,8 +32,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-# Fields the control plane may change, each with its rule; the others (keys, seed, clock) are
-# fixed for the life of the app.
+# Fields the control plane may change, each with its rule; the others (keys, foreign
+# projects, seed, clock) are fixed for the life of the app (in-process tests set them directly).
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "latency_s": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "rate_per_second": (lambda v: v is None or (_number(v) and v > 0), "a number > 0 or null"),

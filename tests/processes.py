@@ -21,7 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 class Process:
     """A `python -m <module>` child on a free port, with its output kept for failures."""
 
-    def __init__(self, module: str, args: list[str], env: dict[str, str], port: int) -> None:
+    def __init__(
+        self,
+        module: str,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        cwd: Path = ROOT,  # another checkout (a benchmark's earlier version)
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"vfac-{module}-{port}.log"
@@ -31,10 +38,13 @@ class Process:
             for k, v in os.environ.items()
             if k not in {"REDIS_URL", "VOICEFLOW_API_KEY", "API_TOKEN"}
         }
+        if module == "warmer":  # its metrics on the port it was given, not the shared default
+            env = {"WARMER_METRICS_PORT": str(port), **env}
+        env = {"LOG_FORMAT": "text", **env}  # tests read the logs: the format they parse
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env={**clean, **env},
-            cwd=ROOT,
+            cwd=cwd,
             stdout=self._out,
             stderr=subprocess.STDOUT,
         )

@@ -19,7 +19,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("service.fleet",),
     ("service.store",),
     ("service.config",),
-    ("service.errors", "service.timefmt", "service.identifiers"),
+    ("service.errors", "service.timefmt", "service.identifiers", "service.metrics"),
+    ("service.logs",),
     ("simulator",),  # a stand-in for Voiceflow: it knows nothing of the service
 )
 PACKAGES = ("service", "warmer", "simulator")

@@ -12,9 +12,11 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from service import logs
 from service.config.settings import Settings, SettingsError
 from service.core import open_core
 from warmer.jobs import plan
+from warmer.observe import serving_metrics
 from warmer.scheduler import Warmer
 from warmer.state import heartbeat
 
@@ -24,7 +26,11 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with open_core(settings) as core, Warmer(core).running():
+    async with (
+        open_core(settings) as core,
+        serving_metrics(core, settings.host, settings.warmer_metrics_port),
+        Warmer(core).running(),
+    ):
         await stop.wait()
     logging.getLogger("warmer").info("stopped")
 
@@ -91,10 +97,7 @@ def main(argv: list[str]) -> int:
     except SettingsError as exc:
         print(f"warmer: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level if args.command == "run" else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level if args.command == "run" else "WARNING", settings.log_format)
     if args.check:
         return asyncio.run(check(settings))
     if args.command == "plan":

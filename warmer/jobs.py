@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from service import metrics
 from service.analytics.open_parts import OpenPart
 from service.analytics.query import Query
 from service.analytics.timezones import zone
 from service.core import Core
 from service.errors import ProblemError
 from service.fleet.popularity import parse_member
-from service.fleet.priority import background
+from service.fleet.priority import warming
 from service.fleet.tally import tally_requests
 from warmer import renewal
 
@@ -156,7 +157,7 @@ async def run(
 
     async def refresh(candidate: Candidate) -> None:
         try:
-            with background():
+            with warming():
                 await core.analytics.refresh(candidate.kind, candidate.query)
             report.refreshed += 1
         except ProblemError as exc:
@@ -169,7 +170,7 @@ async def run(
 
     async def renew(part: OpenPart) -> None:
         try:
-            with background():
+            with warming():
                 await core.open_parts.renew(part)
             report.renewed += 1
         except ProblemError as exc:
@@ -220,6 +221,7 @@ async def run(
             f"({report.upstream} of {report.allowance:.0f} upstream requests used)"
         )
     report.finished = time.time()
+    _count(report)
     if report.stopped_early:
         log.warning("%s stopped early: %s", job, report.stopped_early)
     log.info(
@@ -234,6 +236,15 @@ async def run(
         report.upstream,
     )
     return report
+
+
+def _count(report: Report) -> None:
+    """The run, in the metrics (`GET /metrics` of the process that ran it)."""
+    metrics.WARMER_RUNS.labels(report.job).inc()
+    for outcome in ("refreshed", "renewed", "failed", "deferred"):
+        metrics.WARMER_DONE.labels(report.job, outcome).inc(getattr(report, outcome))
+    metrics.WARMER_UPSTREAM.labels(report.job).inc(report.upstream)
+    metrics.WARMER_ALLOWANCE.labels(report.job).inc(report.allowance)
 
 
 async def plan(core: Core, until_next: float) -> list[Decision]:

@@ -8,6 +8,7 @@ served at once while one background refresh runs (STALE), until the hard TTL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import logging
@@ -22,6 +23,8 @@ import orjson
 
 from service.analytics import progress as progresses
 from service.analytics.assemble import meta
+from service.analytics.catalog import Catalog
+from service.analytics.hot import HotAnswers as HotAnswers  # its home before hot.py
 from service.analytics.progress import Progress
 from service.errors import ProblemError, StillFetching
 from service.fleet import priority as priorities
@@ -34,7 +37,6 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Bddd24s")  # format, generated_at, fresh_until, usable_until, etag
 _FORMAT = 1
-HOT_ENTRIES = 256  # answers kept in process; the hottest keys of a dashboard fleet fit easily
 RETURN_SLACK = 1.5  # a user told to come back keeps the fetch's priority this much longer
 GZIP_LEVEL = 6  # compressed once per refresh, sent many times: spend a little CPU for bytes
 
@@ -95,34 +97,6 @@ def make_answer(data: dict[str, Any], source: str, now: float, soft: float, hard
     )
 
 
-class HotAnswers:
-    """The answers this process served last, each trusted for at most `max_age` seconds after
-    it was read from the store, so the hottest keys skip the store's round trip while another
-    process's refresh still shows within `max_age`. Bounded: the oldest entry goes first."""
-
-    def __init__(
-        self, max_age: float, size: int = HOT_ENTRIES, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._max_age = max_age
-        self._size = size
-        self._clock = clock
-        self._items: dict[str, tuple[Answer, float]] = {}
-
-    def get(self, key: str) -> Answer | None:
-        item = self._items.get(key)
-        if item is None or item[1] <= self._clock():
-            return None
-        return item[0]
-
-    def put(self, key: str, answer: Answer) -> None:
-        if self._max_age <= 0:
-            return
-        self._items.pop(key, None)
-        if len(self._items) >= self._size:
-            del self._items[next(iter(self._items))]
-        self._items[key] = (answer, self._clock() + self._max_age)
-
-
 class AnswerCache:
     def __init__(
         self,
@@ -149,6 +123,9 @@ class AnswerCache:
         self._rate = rate  # upstream pages a second now, for honest Retry-After estimates
         self._clock = clock
         self._refreshing: set[asyncio.Task[Any]] = set()
+        self._catalog = Catalog(store, keys, clock)  # what an invalidation may drop
+        self._watching = contextlib.AsyncExitStack()
+        self._dropped: asyncio.Event | None = None  # set when an invalidation is announced
 
     async def get(
         self,
@@ -161,6 +138,8 @@ class AnswerCache:
         computation waits for: a client told to come back is told when they will be done."""
         key = self._keys.answer(kind, canonical)
         now = self._clock()
+        if self._dropped is None or self._dropped.is_set():
+            await self._listen()
         found = self._hot.get(key)
         if found is not None and now < found.fresh_until:
             return found, CacheStatus.HIT
@@ -170,11 +149,11 @@ class AnswerCache:
             self._hot.put(key, found)
             return found, CacheStatus.HIT
         if found is not None and now < found.usable_until:
-            self._refresh_soon(key, compute)
+            self._refresh_soon(kind, canonical, compute)
             return found, CacheStatus.STALE
         answer = await self._wait(
             key,
-            lambda: self._compute(key, compute),
+            lambda: self._compute(kind, canonical, compute),
             lambda: self._fresh(key),
             lambda: [self._keys.answer(k, c) for k, c in parts()],
         )
@@ -186,7 +165,9 @@ class AnswerCache:
         key = self._keys.answer(kind, canonical)
         started = self._clock()
         return await self._wait(
-            key, lambda: self._compute(key, compute), lambda: self._newer(key, started)
+            key,
+            lambda: self._compute(kind, canonical, compute),
+            lambda: self._newer(key, started),
         )
 
     async def _wait(
@@ -239,7 +220,22 @@ class AnswerCache:
         found = Answer.decode(raw) if raw is not None else None
         return found if found is not None and self._clock() < found.fresh_until else None
 
-    async def _compute(self, key: str, compute: Compute) -> Answer:
+    async def _listen(self) -> None:
+        """Drop this process's hot copies: an invalidation was announced (store.notify of
+        `keys.invalidated`: pub/sub on Redis, so every process hears it within milliseconds).
+        The first call starts listening, before any hot copy is kept."""
+        if self._dropped is None:
+            watch = self._store.watch(self._keys.invalidated)
+            self._dropped = await self._watching.enter_async_context(watch)
+        self._dropped.clear()
+        self._hot.clear()
+
+    def drop_hot(self) -> None:
+        """Forget the hot copies now (the invalidating process does not wait for pub/sub)."""
+        self._hot.clear()
+
+    async def _compute(self, kind: str, canonical: str, compute: Compute) -> Answer:
+        key = self._keys.answer(kind, canonical)
         progress_key = self._keys.progress(key)
 
         async def publish(summary: bytes) -> None:
@@ -250,31 +246,36 @@ class AnswerCache:
         await self._store.delete(progress_key)
         now = self._clock()
         answer = make_answer(data, self._source, now, self._soft, self._hard)
-        await self._store.set(key, answer.encode(), self._soft + self._hard)
-        self._hot.put(key, answer)
+        await asyncio.gather(
+            self._store.set(key, answer.encode(), self._soft + self._hard),
+            self._catalog.answer(kind, canonical, answer.usable_until),
+        )
+        if self._dropped is not None:  # kept only once invalidations are listened for
+            self._hot.put(key, answer)
         return answer
 
-    def _refresh_soon(self, key: str, compute: Compute) -> None:
+    def _refresh_soon(self, kind: str, canonical: str, compute: Compute) -> None:
         """Start one background refresh; a failed one leaves the stale answer served."""
+        key = self._keys.answer(kind, canonical)
         if self._flight.running(key):
             return
         with background():  # the task copies this context: its upstream requests are background
-            task = asyncio.create_task(self._refresh(key, compute), name=f"refresh:{key}")
+            refresh = self._refresh(key, lambda: self._compute(kind, canonical, compute))
+            task = asyncio.create_task(refresh, name=f"refresh:{key}")
         self._refreshing.add(task)
         task.add_done_callback(self._refreshing.discard)
 
-    async def _refresh(self, key: str, compute: Compute) -> None:
+    async def _refresh(self, key: str, compute: Callable[[], Awaitable[Answer]]) -> None:
         """Runs as background work: it spends only the background share of the budget."""
         try:
-            await self._flight.run(
-                key, lambda: self._compute(key, compute), lambda: self._fresh(key)
-            )
+            await self._flight.run(key, compute, lambda: self._fresh(key))
         except ProblemError as exc:
             log.warning("background refresh of %s failed (%s); stale answer stays", key, exc.detail)
         except Exception:
             log.exception("background refresh of %s failed; stale answer stays", key)
 
     async def close(self) -> None:
+        await self._watching.aclose()
         for task in list(self._refreshing):
             task.cancel()
         await asyncio.gather(*self._refreshing, return_exceptions=True)

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from service.analytics import progress as progresses
+from service.analytics.catalog import Catalog
 from service.analytics.progress import PAGE_ROWS
 from service.analytics.rows import split_days
 from service.fleet import queue
@@ -110,6 +111,7 @@ class ChunkFetcher:
         self._is_closed = is_closed
         self._ttl = ttl
         self._clock = clock
+        self._catalog = Catalog(store, keys, clock)  # what an invalidation may drop
 
     async def density(self, project_id: str, metric: str) -> float | None:
         """Upstream rows per day of this (project, metric), as its last fetch found."""
@@ -176,22 +178,20 @@ class ChunkFetcher:
         packed = await loop.run_in_executor(
             self._executor, _split_and_pack, metric, rows, first, last, fetched_at
         )
-        await self._store.set_many(
-            [
-                (
-                    self._keys.day(project_id, metric, d),
-                    raw,
-                    self._ttl(self._is_closed(d, fetched_at)),
-                )
-                for d, raw in packed
-            ]
-            + [
-                (
-                    self._keys.density(project_id, metric),
-                    b"%.3f" % (len(rows) / days),
-                    DENSITY_TTL_SECONDS,
-                )
-            ]
+        ttls = {d: self._ttl(self._is_closed(d, fetched_at)) for d, _ in packed}
+        now = self._clock()
+        await asyncio.gather(
+            self._store.set_many(
+                [(self._keys.day(project_id, metric, d), raw, ttls[d]) for d, raw in packed]
+                + [
+                    (
+                        self._keys.density(project_id, metric),
+                        b"%.3f" % (len(rows) / days),
+                        DENSITY_TTL_SECONDS,
+                    )
+                ]
+            ),
+            self._catalog.days(project_id, metric, [(d, now + ttl) for d, ttl in ttls.items()]),
         )
         if durable:
             await ck.drop(pages)
@@ -228,6 +228,7 @@ class _Checkpoint:
         self._first, self._last = first, last
         self._id = chunk_id(first, last)
         self._meta = keys.checkpoint(project_id, metric, self._id)
+        self._catalog = Catalog(store, keys)
 
     def _days(self) -> list[date]:
         return [self._first + timedelta(days=i) for i in range((self._last - self._first).days + 1)]
@@ -263,15 +264,20 @@ class _Checkpoint:
         )
 
     async def save(self, pages: int, items: list[Row], cursor: Any) -> None:
-        """Page `pages` (1-based) and the cursor after it, in one round trip."""
+        """Page `pages` (1-based) and the cursor after it, in one round trip (and, beside
+        it, the chunk's catalogue entry, so an invalidation finds it)."""
         meta = orjson.dumps({"pages": pages, "cursor": cursor})
         loop = asyncio.get_running_loop()
         page = await loop.run_in_executor(self._executor, _pack_page, items)
-        await self._store.set_many(
-            [
-                (self._page(pages - 1), page, CHECKPOINT_TTL_SECONDS),
-                (self._meta, meta, CHECKPOINT_TTL_SECONDS),
-            ]
+        expires = time.time() + CHECKPOINT_TTL_SECONDS
+        await asyncio.gather(
+            self._store.set_many(
+                [
+                    (self._page(pages - 1), page, CHECKPOINT_TTL_SECONDS),
+                    (self._meta, meta, CHECKPOINT_TTL_SECONDS),
+                ]
+            ),
+            self._catalog.chunk(self._project, self._metric, self._id, expires),
         )
 
     async def drop(self, pages: int) -> None:

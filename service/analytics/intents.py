@@ -24,13 +24,15 @@ from typing import Any
 
 import orjson
 
+from service.analytics.catalog import Catalog
 from service.analytics.timezones import local_midnight_utc, zone
 from service.config.settings import Settings
 from service.fleet import queue
 from service.fleet.flight import SingleFlight
 from service.store.base import Store
 from service.store.keys import Keys
-from service.upstream.voiceflow import PAGE_LIMIT, VoiceflowClient, iso_z
+from service.upstream.voiceflow import PAGE_LIMIT, VoiceflowClient
+from service.upstream.wire import iso_z
 
 Intent = dict[str, Any]  # {"name": str, "count": int}
 Window = tuple[datetime, datetime]  # inclusive UTC bounds, as Voiceflow reads them
@@ -59,6 +61,7 @@ class Intents:
         self._settings = settings
         self._limit = limit  # a parameter so tests can make parts come back full
         self._clock = clock
+        self._catalog = Catalog(store, keys, clock)  # what an invalidation may drop
 
     def parts(self, start: datetime, end: datetime, tz: str) -> list[Window]:
         """[start, end] as its closed part and its open part (today's local day in `tz`),
@@ -177,8 +180,10 @@ class Intents:
             for i in intents
             if isinstance(i, dict)
         ]
-        await self._store.set(
-            self._key(project_id, start, end), orjson.dumps(clean), self._ttl(end, asked_at)
+        ttl = self._ttl(end, asked_at)
+        await asyncio.gather(
+            self._store.set(self._key(project_id, start, end), orjson.dumps(clean), ttl),
+            self._catalog.intents(project_id, iso_z(start), iso_z(end), self._clock() + ttl),
         )
         return clean
 

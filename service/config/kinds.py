@@ -8,35 +8,13 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Generic, TypeVar
 
 from service.config.secret import MASK, Secret
+from service.config.table import Row, spell
 
 T = TypeVar("T")
-
-
-def spell(value: object) -> str:
-    """A value as a person would type it: `300`, not `300.0`; `true`; a list comma-separated."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, tuple):
-        return ",".join(spell(v) for v in value)
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One line of the README's configuration table."""
-
-    name: str
-    default: str
-    help: str
 
 
 class Kind(ABC, Generic[T]):
@@ -222,14 +200,21 @@ class Origins(Scalar[tuple[str, ...]]):
         return origins
 
 
-class LogLevel(Scalar[str]):
-    LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-    rule = f"must be one of {', '.join(LEVELS)}"
+class OneOf(Scalar[str]):
+    """One of a few words, in any case; kept as the choices spell it."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    @property
+    def rule(self) -> str:
+        return f"must be one of {', '.join(self.choices)}"
 
     def parse(self, raw: str) -> str:
-        if raw.upper() not in self.LEVELS:
-            raise ValueError(raw)
-        return raw.upper()
+        for choice in self.choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise ValueError(raw)
 
 
 class RedisUrl(Scalar[Secret | None]):

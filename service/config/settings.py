@@ -18,17 +18,17 @@ from service.config.kinds import (
     Host,
     HttpUrl,
     Int,
-    LogLevel,
     Maybe,
     Number,
+    OneOf,
     Origins,
     Port,
     RedisUrl,
     Token,
-    spell,
 )
 from service.config.secret import Secret
 from service.config.spec import SettingsError, markdown, read_env, rows, setting
+from service.config.table import spell
 from service.config.warmer import WarmerConfig, WarmerFile
 
 # Secret and SettingsError are re-exported: callers import them from here with Settings.
@@ -202,6 +202,13 @@ class Settings:
         default=200,
         help="Page cap of one upstream query; reaching it is an error.",
     )
+    upstream_key_check: float = setting(
+        "UPSTREAM_KEY_CHECK_SECONDS",
+        POSITIVE,
+        default=60.0,
+        help="How often readiness asks Voiceflow whether it accepts VOICEFLOW_API_KEY: one "
+        "small request per interval for the whole fleet, whose answer every process reports.",
+    )
     warmer_embedded: bool = setting(
         "WARMER_EMBEDDED",
         Bool(),
@@ -219,10 +226,36 @@ class Settings:
         "ADMIN_TOKEN",
         Token(),
         default=None,
-        help="When set, `/api/warmer/status` requires `Authorization: Bearer <token>` "
-        "(API_TOKEN is not enough).",
+        help="When set, `/api/warmer/status` and `/api/admin/*` require `Authorization: Bearer "
+        "<token>` (API_TOKEN is not enough), and `/ops` takes it as Bearer or as the Basic-auth "
+        "password. Empty: `/api/admin/*` and `/ops` answer 403.",
     )
-    log_level: str = setting("LOG_LEVEL", LogLevel(), default="INFO", help="Python logging level.")
+    log_level: str = setting(
+        "LOG_LEVEL",
+        OneOf("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="Python logging level.",
+    )
+    log_format: str = setting(
+        "LOG_FORMAT",
+        OneOf("auto", "text", "json"),
+        default="auto",
+        help="`text`, `json` (one object per line, with the request id), or `auto`: text on "
+        "a terminal, JSON otherwise.",
+    )
+    metrics_enabled: bool = setting(
+        "METRICS_ENABLED",
+        Bool(),
+        default=True,
+        help="Count requests for `GET /metrics` (Prometheus); `false` leaves only what a "
+        "scrape reads from the store.",
+    )
+    warmer_metrics_port: int | None = setting(
+        "WARMER_METRICS_PORT",
+        Maybe(Port()),
+        default=9101,
+        help="Port of the warmer process's own `GET /metrics`; empty: none.",
+    )
 
     @property
     def demo(self) -> bool:

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, TypeVar
 
-from service.config.kinds import Kind, Row, Scalar, spell
+from service.config.kinds import Kind, Scalar
+from service.config.table import Row, spell
 
 T = TypeVar("T")
 D = TypeVar("D", "Variable", "Entry")

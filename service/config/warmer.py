@@ -19,9 +19,9 @@ from service.config.kinds import (
     Kind,
     ListOf,
     Number,
-    Row,
 )
 from service.config.spec import Entry, declared, entry
+from service.config.table import Row
 from service.identifiers import PROJECT_ID_RE, canonical_zone
 
 PRESETS = ("last_7", "last_30", "last_90", "month_to_date")

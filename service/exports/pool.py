@@ -17,12 +17,14 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
+from service import metrics
 from service.errors import ServiceUnavailable
 from service.exports import jobs
 
@@ -66,12 +68,18 @@ class RenderPool:
 
     async def _render(self, job: Callable[..., T], args: tuple[Any, ...]) -> T:
         executor = None
+        kind = job.__name__.removesuffix("_file")  # csv_file, pdf_file: the format
+        started, outcome = time.perf_counter(), "error"
         try:
             # In a thread: starting the pool and its workers takes a while.
             executor, future = await asyncio.to_thread(self._submit, job, args)
             async with asyncio.timeout(RENDER_TIMEOUT_SECONDS):
-                return await asyncio.wrap_future(future)
+                done = await asyncio.wrap_future(future)
+            outcome = "ok"
+            metrics.EXPORT_DURATION.labels(kind).observe(time.perf_counter() - started)
+            return done
         except TimeoutError:
+            outcome = "timeout"
             future.cancel()
             raise ServiceUnavailable(
                 f"the export took over {RENDER_TIMEOUT_SECONDS:.0f} s to render",
@@ -86,6 +94,7 @@ class RenderPool:
                 "the export renderer stopped; retry", retry_after=RETRY_AFTER_SECONDS
             ) from None
         finally:
+            metrics.EXPORT_RENDERS.labels(kind, outcome).inc()
             self.running -= 1
             self.slots.release()
 

@@ -163,3 +163,27 @@ return 0
 """,
     _pause_twin,
 )
+
+
+def _peek_twin(space: Space, keys: Sequence[str], argv: Sequence[str]) -> list[int]:
+    now, rate, burst = float(argv[0]), float(argv[1]), float(argv[2])
+    tokens, _at = _level(space.get(keys[0]), now, rate, burst)
+    return [math.floor(tokens * 1000), int(_number(space.get(keys[1])))]
+
+
+# What a metrics scrape shows, in one call: the tokens in the total bucket now (in
+# thousandths) and the paused-until time (ms; 0: none). KEYS: total, paused. ARGV: now (ms),
+# rate (per ms), burst. Nothing is written.
+PEEK = Script(
+    "budget.peek",
+    """
+local v = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens, ts = tonumber(v[1]), tonumber(v[2])
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not tokens then tokens = burst elseif now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate)
+end
+return {math.floor(tokens * 1000), tonumber(redis.call('GET', KEYS[2]) or '0')}
+""",
+    _peek_twin,
+)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from service import metrics
 from service.errors import UpstreamRateLimited
 from service.fleet import bucket, queue
 from service.fleet.priority import current
@@ -157,7 +158,9 @@ class Budget:
                 while True:
                     wait = await self._take(bg, work)
                     if wait <= 0:
-                        return time.monotonic() - started
+                        waited = time.monotonic() - started
+                        metrics.BUDGET_WAIT.labels(priority.label()).observe(waited)
+                        return waited
                     if limit is not None and time.monotonic() + wait > limit:
                         raise UpstreamRateLimited(
                             "the upstream request budget is spent for now", retry_after=wait
@@ -177,6 +180,13 @@ class Budget:
         if self.learned is not None:
             self.learned.took(int(wait_ms), user=not bg)
         return int(wait_ms) / 1000
+
+    async def level(self) -> tuple[float, float]:
+        """(tokens in the fleet's bucket now, paused-until as Unix time or 0): one call."""
+        spec = self.spec.scaled(await self.rate() / self.spec.rate)
+        args: list[ScriptArg] = [int(self._clock() * 1000), spec.rate / 1000, spec.burst]
+        milli, paused_ms = await self._store.run(bucket.PEEK, [spec.total, spec.pause], args)
+        return int(milli) / 1000, int(paused_ms) / 1000
 
     async def rate(self) -> float:
         """Upstream requests a second the fleet sends now: learned, or as configured."""

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from service import metrics
 from service.errors import ServiceUnavailable
 from service.fleet import priority as priorities
 from service.fleet import tally
@@ -93,6 +94,7 @@ class SingleFlight:
             raise
         if joined:  # its requests were counted where it started: count them here too
             tally.count(spent[0], counted=counted)
+            metrics.FLIGHTS.labels("joiner").inc()
         return result
 
     def keep_priority(self, key: str, seconds: float) -> None:
@@ -131,15 +133,18 @@ class SingleFlight:
             async with self._store.watch(key) as done:
                 (left,) = await acquire(self._store, [lease], token, self._lease_ttl)
                 if not left:
+                    metrics.FLIGHTS.labels("leader").inc()
                     return await self._hold(key, lease, token, compute)
                 found = await check()
                 if found is not None:
+                    metrics.FLIGHTS.labels("follower").inc()
                     return found
                 # Woken by the holder's notification, or when its lease would lapse.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(done.wait(), left + LEASE_GRACE_SECONDS)
                 found = await check()
                 if found is not None:
+                    metrics.FLIGHTS.labels("follower").inc()
                     return found
                 if done.is_set():
                     log.info("flight %s: the holder finished without a value; taking over", key)

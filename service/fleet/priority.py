@@ -18,8 +18,9 @@ from collections.abc import Iterator
 
 
 class Priority:
-    def __init__(self, user: bool | None = None) -> None:
+    def __init__(self, user: bool | None = None, name: str | None = None) -> None:
         self._fixed = user  # None: derived from the waiters
+        self._name = name or ("user" if user else "background")
         self._waiters: Counter[Priority] = Counter()
 
     @property
@@ -31,6 +32,15 @@ class Priority:
         if self._fixed is not None:
             return self._fixed
         return any(waiter.is_user() for waiter in self._waiters)
+
+    def label(self) -> str:
+        """For metrics: user; else warm when the warmer waits for it; else background."""
+        if self._fixed is not None:
+            return self._name
+        if self.is_user():
+            return "user"
+        warm = any(waiter.label() == "warm" for waiter in self._waiters)
+        return "warm" if warm else "background"
 
     @contextlib.contextmanager
     def waited_on_by(self, waiter: Priority) -> Iterator[None]:
@@ -57,6 +67,7 @@ class Priority:
 
 USER = Priority(user=True)  # a request served to a person: the default
 BACKGROUND = Priority(user=False)
+WARM = Priority(user=False, name="warm")  # the warmer's work: background, counted apart
 
 _current: contextvars.ContextVar[Priority] = contextvars.ContextVar("priority", default=USER)
 
@@ -78,6 +89,11 @@ def running_as(priority: Priority) -> Iterator[None]:
 def background() -> contextlib.AbstractContextManager[None]:
     """Upstream requests made inside (and in tasks started inside) count as background."""
     return running_as(BACKGROUND)
+
+
+def warming() -> contextlib.AbstractContextManager[None]:
+    """The warmer's work: background priority, labelled warm in the metrics."""
+    return running_as(WARM)
 
 
 def is_background() -> bool:

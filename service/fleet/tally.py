@@ -19,12 +19,22 @@ _open: contextvars.ContextVar[tuple[list[int], ...]] = contextvars.ContextVar("t
 @contextlib.contextmanager
 def tally_requests() -> Iterator[list[int]]:
     """Count the upstream requests made inside (and in tasks started inside): tally[0]."""
-    tally = [0]
-    token = _open.set((*_open.get(), tally))
+    tally, token = start()
     try:
         yield tally
     finally:
         _open.reset(token)
+
+
+def start() -> tuple[list[int], contextvars.Token[tuple[list[int], ...]]]:
+    """tally_requests without a context manager's cost, for the hit path: a tally and the
+    token that `stop` closes it with."""
+    tally = [0]
+    return tally, _open.set((*_open.get(), tally))
+
+
+def stop(token: contextvars.Token[tuple[list[int], ...]]) -> None:
+    _open.reset(token)
 
 
 def open_here() -> tuple[list[int], ...]:

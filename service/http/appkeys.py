@@ -8,6 +8,7 @@ from service.analytics.service import Analytics
 from service.config.settings import Settings
 from service.core import Core
 from service.exports.pool import RenderPool
+from service.http.ops_history import History
 from service.store.base import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +17,4 @@ CORE = web.AppKey("core", Core)  # everything below is part of it, kept for shor
 STORE = web.AppKey("store", Store)
 ANALYTICS = web.AppKey("analytics", Analytics)
 EXPORTS = web.AppKey("exports", RenderPool)
+OPS_HISTORY = web.AppKey("ops_history", History)  # this process's last minutes, for GET /ops

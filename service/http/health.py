@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +31,7 @@ async def ready(request: web.Request) -> web.StreamResponse:
     """Readiness: 503 naming the failing checks; 200 when it can serve, even degraded."""
     checks: dict[str, dict[str, Any]] = {
         "store": await _store_check(request),
-        "upstream": _upstream_check(request),
+        "upstream": await _upstream_check(request),
         "warmer": await _warmer_check(request),
     }
     states = {check["status"] for check in checks.values()}
@@ -78,18 +79,25 @@ async def _warmer_check(request: web.Request) -> dict[str, Any]:
     return {"status": state, "heartbeat_age_seconds": round(age, 1)}
 
 
-def _upstream_check(request: web.Request) -> dict[str, str]:
-    """Fails while Voiceflow rejects the configured key: nothing new can be fetched."""
-    core = request.app[CORE]
-    if core.client.auth_failed_at is not None:
-        return {
-            "status": "fail",
-            "detail": "Voiceflow rejected VOICEFLOW_API_KEY (401) at "
-            f"{iso_utc(core.client.auth_failed_at)} and has not accepted it since",
-        }
+async def _upstream_check(request: web.Request) -> dict[str, Any]:
+    """Fails while Voiceflow rejects the configured key (nothing new can be fetched), as the
+    fleet's last key check found; degraded while Voiceflow itself fails: its outage is no
+    reason to leave rotation. The check runs in the background (upstream/keycheck.py), so a
+    probe does not wait on Voiceflow, and a pod out of rotation still sees the key fixed."""
     if request.app[SOURCE] == "demo":
         return {"status": "ok", "detail": "demo data from the bundled simulator"}
-    return {"status": "ok", "detail": "VOICEFLOW_API_KEY is configured"}
+    try:
+        result = await request.app[CORE].keycheck.result()
+    except Exception as exc:  # the store check reports the store itself
+        return {"status": "degraded", "detail": f"key check unreadable ({type(exc).__name__})"}
+    checked = result.checked_at
+    return {
+        "status": result.status,
+        "detail": result.detail,
+        "project": result.project,
+        "checked_at": iso_utc(checked),
+        "age_seconds": None if checked is None else round(max(0.0, time.time() - checked), 1),
+    }
 
 
 def _embedded(request: web.Request) -> list[str]:

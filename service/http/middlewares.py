@@ -60,11 +60,10 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
     return response
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ProblemError as exc:
+def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The problem+json a handler's exception is answered with (the outermost middleware,
+    http/access.py, calls it); an HTTP exception below 400 (a redirect) is raised on."""
+    if isinstance(exc, ProblemError):
         if exc.status >= 500:
             log.warning("%s %s -> %d %s", request.method, request.path, exc.status, exc.detail)
         return problem(
@@ -76,27 +75,30 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             retry_after=exc.retry_after,
             **exc.extra,
         )
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return _from_http(exc, request)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(
-            500,
-            "internal-error",
-            "Internal server error",
-            "the server failed to answer; the error was logged",
-        )
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        "the server failed to answer; the error was logged",
+    )
 
 
 @web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api/* needs API_TOKEN when it is set; the warmer's pages need ADMIN_TOKEN instead."""
+    """/api/* needs API_TOKEN when it is set; the warmer's pages and the admin calls need
+    ADMIN_TOKEN instead. With no ADMIN_TOKEN the admin calls refuse every request (403)."""
     settings = request.app[SETTINGS]
     token, name = settings.api_token, "API_TOKEN"
-    if request.path.startswith("/api/warmer/") and settings.admin_token is not None:
+    admin = request.path.startswith(("/api/warmer/", "/api/admin/"))
+    if admin and settings.admin_token is not None:
         token, name = settings.admin_token, "ADMIN_TOKEN"
+    elif request.path.startswith("/api/admin/"):
+        return await handler(request)  # it answers 403 itself: no ADMIN_TOKEN, no admin calls
     if token is None or request.method == "OPTIONS" or not request.path.startswith("/api/"):
         return await handler(request)
     given = request.headers.get("Authorization", "")

@@ -117,6 +117,51 @@ _EXPORT_OP: dict[str, Any] = {
 }
 
 
+_INVALIDATE_OP: dict[str, Any] = {
+    "post": {
+        "summary": "Drop what is cached about a project, or about a range of its UTC days, in "
+        "every process: the days of every metric, top_intents windows and checkpoints that "
+        "touch it, and the answers (with their exports) whose range or previous period does.",
+        "security": [{"bearer": []}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("InvalidateRequest")}},
+        },
+        "responses": {
+            "200": {
+                "description": "What was dropped, counted per kind, and the dropped answers.",
+                "content": {"application/json": {"schema": _ref("Invalidated")}},
+            },
+            "400": _ERRORS["400"],
+            "401": _problem("The bearer token is missing or is not ADMIN_TOKEN."),
+            "403": _problem("ADMIN_TOKEN is not set: admin calls are refused."),
+            "413": _ERRORS["413"],
+            "415": _ERRORS["415"],
+        },
+    }
+}
+
+_HTML = {"text/html": {"schema": {"type": "string", "contentMediaType": "text/html"}}}
+_OPS_OP: dict[str, Any] = {
+    "get": {
+        "summary": "The ops page, for people: the warmer's jobs and reports, the top answers and "
+        "when they go stale, the fleet budget, this process's last ten minutes, and the plan "
+        "of the next warmer run.",
+        "security": [{"basic": []}, {"bearer": []}],
+        "responses": {
+            "200": {"description": "The page (it reloads every 10 s).", "content": _HTML},
+            "401": {
+                "description": "No token or a wrong one: ADMIN_TOKEN is the Basic-auth password "
+                "(any user name), or a bearer token.",
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                "content": _HTML,
+            },
+            "403": {"description": "ADMIN_TOKEN is not set: the page is off.", "content": _HTML},
+        },
+    }
+}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -146,6 +191,7 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/api/admin/invalidate": _INVALIDATE_OP,
         "/api/openapi.json": {
             "get": {
                 "summary": "This document.",
@@ -184,6 +230,20 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/ops": _OPS_OP,
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text exposition format): requests, cache "
+                "outcomes, upstream requests, the fleet's budget, single flight, exports, "
+                "the warmer. See the README's Observability section for the names.",
+                "responses": {
+                    "200": {
+                        "description": "The metrics, as Prometheus scrapes them.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
     },
     "components": {
         "schemas": SCHEMAS,
@@ -192,7 +252,12 @@ DOCUMENT: dict[str, Any] = {
                 "type": "http",
                 "scheme": "bearer",
                 "description": "Required on /api/* when API_TOKEN is set.",
-            }
+            },
+            "basic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "GET /ops: any user name, ADMIN_TOKEN as the password.",
+            },
         },
     },
 }

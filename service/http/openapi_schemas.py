@@ -70,6 +70,10 @@ _NAMED = _obj(
     {"id": {"type": "string"}, "name": {"type": "string"}, "count": _INT, "success_count": _INT}
 )
 _ENV = {"oneOf": [_ID, {"type": "null"}]}
+_CANONICAL = {
+    "type": "string",
+    "description": "project_id|start|end|tz|environment_id (`*` for none)",
+}
 
 SCHEMAS: dict[str, Any] = {
     "AnalyticsRequest": _obj(_REQUEST_FIELDS, ["project_id", "start", "end"]),
@@ -128,6 +132,42 @@ SCHEMAS: dict[str, Any] = {
             ),
             "notes": _NOTES,
             "meta": _META,
+        }
+    ),
+    "InvalidateRequest": _obj(
+        {
+            "project_id": {**_ID, "description": "Voiceflow project id."},
+            "start": {
+                "oneOf": [_DATE, {"type": "null"}],
+                "description": "First UTC day dropped, inclusive; absent: unbounded.",
+            },
+            "end": {
+                "oneOf": [_DATE, {"type": "null"}],
+                "description": "Last UTC day dropped, inclusive (>= start); absent: unbounded. "
+                "Both absent: the whole project.",
+            },
+        },
+        ["project_id"],
+    ),
+    "Invalidated": _obj(
+        {
+            "project_id": _ID,
+            "start": {"oneOf": [_DATE, {"type": "null"}]},
+            "end": {"oneOf": [_DATE, {"type": "null"}]},
+            "dropped": _obj(
+                {
+                    "days": {**_INT, "description": "Day partitions: (metric, UTC day) pairs."},
+                    "checkpoints": {**_INT, "description": "Checkpointed chunk fetches."},
+                    "intents_windows": {**_INT, "description": "Cached top_intents windows."},
+                    "answers": {**_INT, "description": "Stored overview and compare answers."},
+                    "exports": {**_INT, "description": "Rendered export files."},
+                }
+            ),
+            "answers": {
+                **_list(_obj({"kind": {"enum": ["overview", "compare"]}, "query": _CANONICAL})),
+                "description": "The dropped answers' canonical questions (the first 100).",
+            },
+            "answers_truncated": {"type": "boolean"},
         }
     ),
     "Problem": {

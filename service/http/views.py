@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from service import metrics
 from service.analytics.answers import Answer, CacheStatus
 from service.analytics.query import parse_query_bytes
 from service.analytics.service import AnswerKind
@@ -28,6 +29,8 @@ def answer_view(kind: AnswerKind) -> Handler:
         )
         answer, status = await request.app[ANALYTICS].answer(kind, query)
         request.app[CORE].popularity.bump(kind, query.canonical())
+        if settings.metrics_enabled:
+            metrics.REQUESTS.answer_age(kind, time.time() - answer.generated_at)
         return send_answer(request, answer, status)
 
     view.__name__ = kind

@@ -19,6 +19,11 @@ CHECKPOINT_TTL_SECONDS = 600.0  # a killed fetch is resumed well within this; th
 DENSITY_TTL_SECONDS = 30 * 86400.0  # a project's activity changes slowly
 PROGRESS_TTL_SECONDS = 30.0  # published about every second while a computation runs
 EXPORT_TTL_SECONDS = 60.0  # absorbs double clicks and retries, yet never outlives its data by much
+# Catalogue entries kept per index (oldest-expiring dropped first): far more than a project's
+# answers, windows or days in use, yet a few MB at most per index.
+CATALOG_KEEP = 20_000
+KEY_CHECK_TTL_SECONDS = 86400.0  # readiness shows the last check and its time even after a pause
+READABLE_PROJECT_TTL_SECONDS = 7 * 86400.0  # a project the key read this week likely still is
 
 
 @functools.lru_cache(maxsize=4096)
@@ -80,6 +85,32 @@ class Keys:
     def intents(self, project_id: str, start: str, end: str) -> str:
         """top_intents for one exact UTC window (it is not hourly, so not day-partitioned)."""
         return f"{self.prefix}:intents:{project_id}:{start}:{end}"
+
+    def key_check(self, key_id: str) -> str:
+        """The fleet's last check of one API key (hashed): ok, fail or degraded, and when."""
+        return f"{self.prefix}:keycheck:{key_id}"
+
+    def readable_project(self, key_id: str) -> str:
+        """The project the API key (hashed) last read: what the next check asks about."""
+        return f"{self.prefix}:keycheck:{key_id}:project"
+
+    def answer_index(self, project_id: str) -> str:
+        """Sorted set: the answers (kind|canonical) stored for a project -> when they expire."""
+        return f"{self.prefix}:catalog:{project_id}:answers"
+
+    def intents_index(self, project_id: str) -> str:
+        """Sorted set: the top_intents windows (start|end) stored for a project -> expiry."""
+        return f"{self.prefix}:catalog:{project_id}:intents"
+
+    def day_index(self, project_id: str, metric: str) -> str:
+        """Sorted set: the days (d:YYYYMMDD) and checkpointed chunks (c:<chunk>) stored for a
+        (project, metric) -> expiry; in their hash tag, so one slot holds all of them."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:catalog"
+
+    @property
+    def invalidated(self) -> str:
+        """Notified after an invalidation: every process drops its hot copies of answers."""
+        return f"{self.prefix}:invalidated"
 
     @staticmethod
     def lease(key: str) -> str:

@@ -7,17 +7,17 @@ Caching and planning live elsewhere.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import orjson
 
+from service import metrics
 from service.config.settings import Secret
 from service.errors import (
     UpstreamAuthError,
@@ -28,6 +28,9 @@ from service.errors import (
 )
 from service.fleet import tally
 from service.fleet.budget import Budget
+from service.fleet.priority import current
+from service.upstream import wire
+from service.upstream.wire import iso_z, message, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +40,6 @@ BACKOFF_BASE = 0.25  # seconds; doubled per retry, with full jitter
 BACKOFF_CAP = 4.0
 
 Row = dict[str, Any]
-
-
-def iso_z(t: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SS.sssZ`, the only timestamp form the API takes."""
-    return t.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class VoiceflowClient:
@@ -71,10 +69,13 @@ class VoiceflowClient:
         self._budget = budget
         self._slots = asyncio.Semaphore(concurrency)  # upstream requests in flight, per process
         self._sleep = sleep
-        self.auth_failed_at: float | None = None  # last 401/403, cleared by the next success
+        # The last project Voiceflow answered 200 for: one the key surely reads, so readiness
+        # asks about it (upstream/keycheck.py). A 401/403 is not kept here: a workspace key may
+        # legitimately not read some project, and one project says nothing of the key.
+        self.readable_project: str | None = None
         parts = api_key.reveal().split(".")
         # A project (Dialog Manager) key, VF.DM.<project>.<secret>, reads only its project.
-        self._key_project = parts[2] if len(parts) > 3 and parts[1] == "DM" else None
+        self.key_project = parts[2] if len(parts) > 3 and parts[1] == "DM" else None
 
     async def rows(self, project_id: str, name: str, start: datetime, end: datetime) -> list[Row]:
         """Every row of list metric `name` with start <= period <= end, all pages."""
@@ -166,7 +167,7 @@ class VoiceflowClient:
             if remaining <= 0:
                 raise UpstreamTimeout(f"Voiceflow did not answer {name} within the deadline")
             try:
-                status, retry_after, payload = await self._post(body, headers, remaining)
+                status, retry_after, payload = await self._post(name, body, headers, remaining)
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 status, retry_after, payload = 0, None, None
                 error: type[UpstreamTimeout | UpstreamUnavailable] = UpstreamTimeout
@@ -178,7 +179,7 @@ class VoiceflowClient:
                 if self._budget is not None:
                     await self._budget.observe(status)  # a probing budget learns from it
                 if status == 200:
-                    self.auth_failed_at = None
+                    self.readable_project = project_id
                     result = payload.get("result") if isinstance(payload, dict) else None
                     if not isinstance(result, dict):
                         raise UpstreamUnavailable(f"Voiceflow answered {name} without a result")
@@ -186,10 +187,6 @@ class VoiceflowClient:
                 error, reason = UpstreamUnavailable, f"answered {status}"
 
             if status in (401, 403):
-                if self._key_project in (None, project_id):
-                    # The key itself is rejected (not merely another project's data asked
-                    # of a project key): readiness reports it until a request succeeds.
-                    self.auth_failed_at = time.time()
                 raise UpstreamAuthError(
                     f"Voiceflow answered {status} for project {project_id}: the configured "
                     "VOICEFLOW_API_KEY is wrong or cannot read this project"
@@ -212,7 +209,7 @@ class VoiceflowClient:
                 continue
             if 400 <= status < 500:
                 raise UpstreamBadRequest(
-                    f"Voiceflow answered {status} to {name}: {_message(payload)}"
+                    f"Voiceflow answered {status} to {name}: {message(payload)}"
                 )
             failures += 1
             if failures > self._max_retries:
@@ -224,11 +221,35 @@ class VoiceflowClient:
             await self._sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
     async def _post(
-        self, body: bytes, headers: dict[str, str], remaining: float
+        self, name: str, body: bytes, headers: dict[str, str], remaining: float
     ) -> tuple[int, float | None, Any]:
+        """One request, counted: in the tallies, the metrics and the log (with the request
+        id of whoever caused it: the logging context is the caller's)."""
         async with self._slots:
             tally.count()
-            return await self._send(body, headers, remaining)
+            started = time.perf_counter()
+            outcome, rows = "error", 0
+            try:
+                status, retry_after, payload = await self._send(body, headers, remaining)
+                outcome, rows = wire.outcome(status), wire.rows(payload) if status == 200 else 0
+                return status, retry_after, payload
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                outcome = "timeout"
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                metrics.UPSTREAM_REQUESTS.labels(name, current().label(), outcome).inc()
+                metrics.UPSTREAM_DURATION.labels(name).observe(seconds)
+                if rows:
+                    metrics.UPSTREAM_ROWS.labels(name).inc(rows)
+                log.info(
+                    "voiceflow %s: %s in %.0f ms, %d rows",
+                    name,
+                    outcome,
+                    seconds * 1000,
+                    rows,
+                    extra={"upstream": name, "outcome": outcome, "rows": rows},
+                )
 
     async def _send(
         self, body: bytes, headers: dict[str, str], remaining: float
@@ -245,25 +266,3 @@ class VoiceflowClient:
             if resp.status == 200 and payload is None:
                 raise aiohttp.ClientPayloadError("answer is not JSON")
             return resp.status, parse_retry_after(resp.headers.get("Retry-After")), payload
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _message(payload: Any) -> str:
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return str(payload["message"])[:200]
-    return "no message"

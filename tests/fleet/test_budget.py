@@ -146,3 +146,19 @@ async def test_a_degraded_store_spends_only_the_fallback_share() -> None:
         assert clock.slept == [2.0]  # 1 / (2 * 0.25): a quarter of the rate
     finally:
         await store.close()
+
+
+async def test_level_shows_the_tokens_left_and_the_pause(store: Store) -> None:
+    """What a metrics scrape reads: a full bucket, tokens taken, then a pause."""
+    clock = Clock()
+    b = budget(store, clock)
+    assert await b.level() == (4.0, 0.0)
+    deadline = time.monotonic() + 60
+    await b.acquire(deadline)
+    await b.acquire(deadline)
+    assert await b.level() == (2.0, 0.0)
+    clock.now += 0.25  # half a token back, at 2 a second
+    assert await b.level() == (2.5, 0.0)
+    await b.pause(30)
+    tokens, until = await b.level()
+    assert tokens == 0.0 and until == pytest.approx(clock.now + 30, abs=0.001)

@@ -22,10 +22,12 @@ from redis.crc import key_slot
 
 import service
 import warmer
+from service.analytics.catalog import Catalog
 from service.fleet.budget import Budget
 from service.fleet.popularity import Popularity
 from service.fleet.priority import background
 from service.fleet.queue import sizing
+from service.store import catalog
 from service.store.keys import Keys
 from service.store.leases import ACQUIRE, ScriptedLeases
 from service.store.memory import MemoryStore
@@ -116,8 +118,10 @@ async def test_budget_scripts_agree(agreeing: Agreeing) -> None:
     with background():
         for _ in range(4):
             await budget.acquire(deadline)
+    await budget.level()
     await budget.pause(12.5)
     await budget.pause(3)  # shorter: ignored on both
+    await budget.level()
     await budget.acquire(deadline)
     await agreeing.get(budget.spec.pause)
 
@@ -164,6 +168,20 @@ async def test_lease_scripts_agree(agreeing: Agreeing) -> None:
     await agreeing.get(keys[0])
 
 
+async def test_catalog_scripts_agree(agreeing: Agreeing) -> None:
+    """Recording keeps the later expiry, drops the expired and, past `keep`, the soonest
+    expiring (ties by name); reading lists the live ones in the same order both ways."""
+    key, now = "vfac:test:catalog", 1_000_000
+    await catalog.record(agreeing, key, [("b", now + 50), ("a", now + 50), ("c", now + 10)], now, 5)
+    await catalog.record(agreeing, key, [("c", now + 5), ("d", now + 100)], now, 5)  # c keeps 10
+    assert await catalog.live(agreeing, key, now) == ["c", "a", "b", "d"]
+    assert await catalog.live(agreeing, key, now + 10) == ["a", "b", "d"]
+    await catalog.record(agreeing, key, [("e", now + 70), ("f", now + 50)], now + 20, 3)
+    assert await catalog.live(agreeing, key, now + 20) == ["f", "e", "d"]  # a, b: lowest
+    await catalog.record(agreeing, key, [("g", now + 30)], now + 200, 3)  # all expired
+    assert await catalog.live(agreeing, key, now) == []
+
+
 class Recording(MemoryStore):
     """Notes the keys of every script call."""
 
@@ -201,10 +219,15 @@ async def test_every_script_keeps_its_keys_in_one_cluster_slot() -> None:
     with background():
         await budget.acquire(time.monotonic() + 1)
     await budget.pause(1)
+    await budget.level()
     pop = Popularity(store, keys, half_life=60)
     pop.bump("overview", "q")
     await pop.flush()
     await pop.top(1)
+    cat = Catalog(store, keys)
+    await cat.answer("overview", f"{PROJECT}|q", time.time() + 60)
+    await cat.days(PROJECT, "interactions", [(date(2025, 1, 1), time.time() + 60)])
+    await cat.stored(PROJECT, "interactions")
     # The leases of a run of days, as partitions takes them; an answer's, as single flight.
     first = date(2025, 1, 1)
     days = [Keys.lease(keys.day(PROJECT, "interactions", first + timedelta(n))) for n in range(9)]

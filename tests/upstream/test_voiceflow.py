@@ -21,7 +21,8 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.upstream.voiceflow import VoiceflowClient, iso_z, parse_retry_after
+from service.upstream.voiceflow import VoiceflowClient
+from service.upstream.wire import iso_z, parse_retry_after
 from simulator.data import rows_between, top_intents
 from tests.conftest import PROJECT, SIM_KEY, Sim
 
