@@ -192,8 +192,16 @@ class AnswerCache:
         except TimeoutError:
             if not waiting.expired():
                 raise  # a timeout inside the computation, not this wait's
-        raws = await self._store.mget([self._keys.progress(k) for k in (key, *parts())])
-        summary = progresses.combine([orjson.loads(r) for r in raws if r is not None])
+        part_keys = parts()
+        raws = await self._store.mget(
+            [self._keys.progress(k) for k in (key, *part_keys)] + list(part_keys)
+        )
+        told, stored = raws[: len(part_keys) + 1], raws[len(part_keys) + 1 :]
+        # A part neither stored nor under way (no progress yet) is work still ahead too.
+        unstarted = sum(p is None and a is None for p, a in zip(told[1:], stored, strict=True))
+        summary = progresses.combine(
+            [orjson.loads(r) for r in told if r is not None], unstarted=unstarted
+        )
         retry_after = progresses.retry_after(summary, await self._rate(), fallback=self._max_wait)
         self._flight.keep_priority(key, retry_after * RETURN_SLACK + self._max_wait)
         raise StillFetching(

@@ -98,8 +98,10 @@ def tracking(progress: Progress) -> Iterator[None]:
         _current.reset(token)
 
 
-def combine(summaries: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The progress of several computations sharing one rate: their sums."""
+def combine(summaries: list[dict[str, Any]], unstarted: int = 0) -> dict[str, Any] | None:
+    """The progress of several computations sharing one rate: their sums. A part that cannot
+    tell its pages yet (`unstarted`, or no density known) is taken to need as many as the
+    largest that can: a compare's two periods are ranges of one length."""
     if not summaries:
         return None
     out: dict[str, Any] = {}
@@ -107,6 +109,17 @@ def combine(summaries: list[dict[str, Any]]) -> dict[str, Any] | None:
         values = [s.get(name) for s in summaries]
         known = [v for v in values if isinstance(v, int)]
         out[name] = sum(known) if known else None
+    known_pages = [s["pages_left"] for s in summaries if isinstance(s.get("pages_left"), int)]
+    if known_pages:
+        # Silent: has days to fetch but no density to size them by (nothing to fetch: none).
+        silent = unstarted + sum(
+            not isinstance(s.get("pages_left"), int) and bool(s.get("metric_days_needed"))
+            for s in summaries
+        )
+        out["pages_left"] += silent * max(known_pages)
+        out["metric_days_needed"] += unstarted * max(
+            s["metric_days_needed"] for s in summaries if isinstance(s.get("pages_left"), int)
+        )
     return out
 
 
