@@ -46,8 +46,10 @@ def access_middleware(metrics_on: bool) -> Middleware:
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         rid = request_id(request.headers.get(REQUEST_ID))
-        rid_token = logs.REQUEST_ID.set(rid)
-        upstream, tally_token = tally.start()
+        # Set for good: aiohttp runs each request in a task of its own, whose context ends
+        # with it (a reset would only cost the hit path).
+        logs.REQUEST_ID.set(rid)
+        upstream, _ = tally.start()
         status, cache = 500, ""
         try:
             try:
@@ -67,14 +69,12 @@ def access_middleware(metrics_on: bool) -> Middleware:
             status = CLIENT_GONE
             raise
         finally:
-            tally.stop(tally_token)
             seconds = time.perf_counter() - started
             route = _route(request)
             if metrics_on:
                 observe(route, request.method, status, cache, seconds)
             if logs.access_on():
                 _log(request, route, status, cache, seconds, upstream[0])
-            logs.REQUEST_ID.reset(rid_token)
 
     return access
 
