@@ -3,6 +3,8 @@ refreshing an answer then costs nothing upstream."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -53,7 +55,7 @@ async def test_a_run_renews_the_open_parts_before_they_lapse(core: Core, sim: Si
     await core.analytics.overview(query)
     core.popularity.bump("overview", query.canonical())
     await core.popularity.flush()
-    parts = await core.open_parts.of(PROJECT, ["UTC"])
+    parts, read_at = await core.open_parts.of(PROJECT, ["UTC"]), time.monotonic()
     assert parts and all(0 < p.left <= 8 for p in parts)
     candidates = await jobs.popular(core, 10)
 
@@ -65,14 +67,17 @@ async def test_a_run_renews_the_open_parts_before_they_lapse(core: Core, sim: Si
 
     # The next run is 60 s away: every part would lapse before it, so all are renewed now,
     # one request each (a day of the simulator's rows fits in one page).
+    await asyncio.sleep(0.3)  # so that a renewed part's time left is measurably longer
     before = sim.requests()
     report = await jobs.run(
         core, "refresh", candidates, until_next=60, stop_reason=lambda: None, acted_by="t"
     )
     assert report.renewed == len(parts) and report.failed == 0
     assert sim.requests() - before == report.upstream == len(parts)
-    renewed = await core.open_parts.of(PROJECT, ["UTC"])
-    assert all(after.left > before.left for after, before in zip(renewed, parts, strict=True))
+    renewed, renewed_at = await core.open_parts.of(PROJECT, ["UTC"]), time.monotonic()
+    # Each now lapses later than it did (lefts are read at different times: compare when).
+    later = renewed_at - read_at
+    assert all(a.left + later > b.left + 0.2 for a, b in zip(renewed, parts, strict=True))
 
     # Refreshing the answer now finds every part fresh.
     with tally_requests() as spent:
