@@ -29,7 +29,7 @@ import orjson
 from service.analytics.answers import AnswerCache
 from service.analytics.catalog import Catalog
 from service.analytics.chunks import parse_chunk_id
-from service.analytics.query import DATE_RE, EARLIEST, LATEST, PAGE_SIZES, Query
+from service.analytics.query import EARLIEST, LATEST, PAGE_SIZES, Query, parse_date
 from service.analytics.rows import LIST_METRICS
 from service.analytics.timezones import utc_window
 from service.errors import ValidationError
@@ -103,17 +103,7 @@ def parse_invalidation(body: Any) -> Invalidation:
 def _day(body: dict[str, Any], name: str) -> date | None:
     """An optional UTC date, by the rules of the answers' dates (analytics/query.py)."""
     value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not DATE_RE.fullmatch(value):
-        raise ValidationError(f"{name} must be a date as YYYY-MM-DD, or absent", field=name)
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{name} is not a calendar date: {value}", field=name) from None
-    if not EARLIEST <= day <= LATEST:
-        raise ValidationError(f"{name} must be between {EARLIEST} and {LATEST}", field=name)
-    return day
+    return None if value is None else parse_date(value, name)
 
 
 @dataclass(slots=True)

@@ -162,7 +162,11 @@ def _query(body: dict[str, Any], max_days: int) -> Query:
 
 
 def _date(body: dict[str, Any], name: str) -> date:
-    value = body[name]
+    return parse_date(body[name], name)
+
+
+def parse_date(value: Any, name: str) -> date:
+    """A date as the API takes one (YYYY-MM-DD, 2000..2099), or a 400 naming `name`."""
     if not isinstance(value, str) or not DATE_RE.fullmatch(value):
         raise ValidationError(f"{name} must be a date as YYYY-MM-DD", field=name)
     try:
