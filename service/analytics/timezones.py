@@ -39,25 +39,43 @@ def non_whole_hour_offset(tz: str, start: date, end: date) -> str | None:
     return None
 
 
+STEP = timedelta(minutes=30)  # zones change offset on the hour or the half hour
+PROBE = timedelta(days=1)  # no zone changes its offset twice within a day
+
+
 @functools.lru_cache(maxsize=2048)
 def _segments(tz: str, year: int) -> tuple[tuple[datetime, datetime, int], ...]:
-    """(from, to, offset in seconds) spans of one UTC year with a constant offset in `tz`.
+    """(from, to, offset in seconds) spans of one UTC year with a constant offset in `tz`;
+    `to` is the span's last half hour.
 
-    Found by stepping the year in 30-minute steps (zones change offset on the hour or half
-    hour) once per zone and year; ~10 ms, then cached."""
+    The year is probed a day at a time, and a day whose end has another offset than its
+    start is bisected to the half hour it changed at: ~400 offset lookups instead of the
+    17,520 half hours (a fraction of a millisecond on the event loop, then cached)."""
     zi = zone(tz)
+
+    def offset(t: datetime) -> int:
+        return int((t.astimezone(zi).utcoffset() or timedelta()).total_seconds())
+
     t = datetime(year, 1, 1, tzinfo=UTC)
     stop = datetime(year + 1, 1, 1, tzinfo=UTC)
-    step = timedelta(minutes=30)
-    spans: list[tuple[datetime, datetime, int]] = []
+    starts: list[tuple[datetime, int]] = [(t, offset(t))]
     while t < stop:
-        offset = int((t.astimezone(zi).utcoffset() or timedelta()).total_seconds())
-        if spans and spans[-1][2] == offset:
-            spans[-1] = (spans[-1][0], t, offset)
-        else:
-            spans.append((t, t, offset))
-        t += step
-    return tuple(spans)
+        nxt = min(t + PROBE, stop - STEP)
+        if nxt <= t:
+            break
+        after = offset(nxt)
+        if after != starts[-1][1]:
+            lo, hi = t, nxt  # offset(lo) is the old one, offset(hi) the new: bisect
+            while hi - lo > STEP:
+                mid = lo + (hi - lo) // STEP // 2 * STEP
+                if offset(mid) == starts[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            starts.append((hi, after))
+        t = nxt
+    ends = [start - STEP for start, _ in starts[1:]] + [stop - STEP]
+    return tuple((s, e, o) for (s, o), e in zip(starts, ends, strict=True))
 
 
 def _rough_window(start: date, end: date) -> tuple[datetime, datetime]:
