@@ -41,9 +41,16 @@ RENDER_TIMEOUT_SECONDS = 60.0  # a 366-day PDF renders in about a second; this i
 class RenderPool:
     """Export renders in `workers` worker processes; more requests than that wait briefly."""
 
-    def __init__(self, workers: int, *, wait: float = SLOT_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        wait: float = SLOT_WAIT_SECONDS,
+        timeout: float = RENDER_TIMEOUT_SECONDS,
+    ) -> None:
         self.workers = workers
         self.wait = wait
+        self.timeout = timeout
         self.slots = asyncio.Semaphore(workers)
         self.running = 0  # renders submitted and not yet finished
         # Started by the first render, not here: most processes (and tests) never export.
@@ -73,7 +80,7 @@ class RenderPool:
         try:
             # In a thread: starting the pool and its workers takes a while.
             executor, future = await asyncio.to_thread(self._submit, job, args)
-            async with asyncio.timeout(RENDER_TIMEOUT_SECONDS):
+            async with asyncio.timeout(self.timeout):
                 done = await asyncio.wrap_future(future)
             outcome = "ok"
             metrics.EXPORT_DURATION.labels(kind).observe(time.perf_counter() - started)
@@ -81,8 +88,10 @@ class RenderPool:
         except TimeoutError:
             outcome = "timeout"
             future.cancel()
+            if executor is not None:
+                self._retire(executor)
             raise ServiceUnavailable(
-                f"the export took over {RENDER_TIMEOUT_SECONDS:.0f} s to render",
+                f"the export took over {self.timeout:.0f} s to render",
                 retry_after=RETRY_AFTER_SECONDS,
             ) from None
         except BrokenProcessPool:
@@ -103,7 +112,7 @@ class RenderPool:
     ) -> tuple[ProcessPoolExecutor, Future[T]]:
         with self._lock:
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=_context())
+                self._executor = _new_executor(self.workers)
             executor = self._executor
             try:
                 return executor, executor.submit(job, *args)
@@ -111,8 +120,22 @@ class RenderPool:
                 # A worker died while idle: the pool refuses work. Start a new one, once.
                 log.error("an idle export worker died; starting new workers")
                 executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=_context())
+                self._executor = _new_executor(self.workers)
                 return self._executor, self._executor.submit(job, *args)
+
+    def _retire(self, executor: ProcessPoolExecutor) -> None:
+        """A render hung: its worker cannot be stopped but by killing it, and left alone it
+        would hold a worker while its slot is handed out again. So the pool's processes are
+        killed (renders still running on them answer 503, retry) and the next render starts
+        new ones."""
+        log.error("an export render hung past %.0f s; restarting the export workers", self.timeout)
+        with self._lock:
+            if executor is self._executor:
+                self._executor = None
+        # No public way to stop a running task: the executor's own process table.
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
 
     def _finished(self, render: asyncio.Task[Any]) -> None:
         self._renders.discard(render)
@@ -123,6 +146,10 @@ class RenderPool:
         await asyncio.gather(*self._renders, return_exceptions=True)
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+
+
+def _new_executor(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=_context(), initializer=_lower_priority)
 
 
 def _lower_priority() -> None:

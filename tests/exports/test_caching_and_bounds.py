@@ -4,6 +4,7 @@ within a bound."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from service.app import EXPORT_RENDERS
-from service.exports.pool import RenderPool
+from service.errors import ServiceUnavailable
+from service.exports.pool import WORKER_NICENESS, RenderPool
 from service.http.appkeys import EXPORTS
 from tests.conftest import Sim, body
 from tests.exports.helpers import answer, export
@@ -139,5 +141,29 @@ async def test_a_cancelled_export_keeps_its_slot_until_the_render_ends() -> None
         async with asyncio.timeout(5):
             await renders.slots.acquire()
         assert renders.running == 0
+    finally:
+        await renders.close()
+
+
+async def test_hung_renders_do_not_leave_exports_stuck() -> None:
+    """A render past its timeout is answered 503 and its worker killed: two hangs in a row,
+    with one worker, and the next render still runs (it used to queue behind them)."""
+    renders = RenderPool(1, timeout=0.5)
+    try:
+        for _ in range(2):
+            with pytest.raises(ServiceUnavailable) as hung:
+                await renders.run(time.sleep, 30)
+            assert "to render" in hung.value.detail
+        async with asyncio.timeout(10):
+            assert await renders.run(abs, -3) == 3
+    finally:
+        await renders.close()
+
+
+async def test_workers_run_at_a_lower_cpu_priority() -> None:
+    renders = RenderPool(1)
+    try:
+        niceness = await renders.run(os.nice, 0)
+        assert niceness == min(19, os.nice(0) + WORKER_NICENESS)
     finally:
         await renders.close()
