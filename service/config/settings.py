@@ -102,6 +102,13 @@ class Settings:
         default=2592000.0,
         help="How long rows of a closed day are kept.",
     )
+    memory_store_mb: float = setting(
+        "MEMORY_STORE_MAX_MB",
+        POSITIVE,
+        default=256.0,
+        help="Bound of the in-process store (no REDIS_URL, or while Redis is down), in MiB: "
+        "past it the least recently used cached values go, as Redis does with maxmemory.",
+    )
     api_token: Secret | None = setting(
         "API_TOKEN",
         Token(),

@@ -35,7 +35,7 @@ async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
     """Redis (falling back to memory while it is down), or memory alone with no REDIS_URL."""
     if settings.redis_url is None:
         log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
-        yield MemoryStore()
+        yield MemoryStore(max_bytes=_bound(settings))
         return
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url.reveal(),
@@ -50,10 +50,14 @@ async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
     watchers = Watchers()
     store = FallbackStore(
         RedisStore(aioredis.Redis(connection_pool=pool), keys.done_channel, watchers),
-        MemoryStore(watchers),
+        MemoryStore(watchers, max_bytes=_bound(settings)),
     )
     await store.start()
     try:
         yield store
     finally:
         await store.close()
+
+
+def _bound(settings: Settings) -> int:
+    return int(settings.memory_store_mb * 1024 * 1024)

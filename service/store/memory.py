@@ -19,31 +19,51 @@ from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg, as_argv
 
 SWEEP_EVERY = 1024  # writes between sweeps of expired keys: bounded memory, amortised cost
+EVICT_TO = 0.9  # past its bound, the store evicts down to this share of it
+ENTRY_OVERHEAD = 120  # bytes a dict entry, its tuple and the bytes object cost beyond the data
 
 
 class KeySpace:
-    """Values with expiries on a monotonic clock; the Space a twin works in."""
+    """Values with expiries on a monotonic clock; the Space a twin works in.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Bounded like a Redis with `maxmemory` and `allkeys-lru`: past `max_bytes` of stored
+    values, the least recently used values go first (a dict keeps keys in the order they
+    were last used). Only plain values count and go: the scripts' hashes and sorted sets
+    (buckets, scores) are small and the fleet's state, not cache."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_bytes: int | None = None
+    ) -> None:
         self._data: dict[str, tuple[object, float]] = {}  # key -> (value, expires at)
         self._clock = clock
+        self._max = max_bytes
+        self.used = 0  # bytes of plain values (and their keys) held
 
     def get(self, key: str) -> object | None:
-        item = self._data.get(key)
+        item = self._data.pop(key, None)
         if item is None:
             return None
         if item[1] <= self._clock():
-            del self._data[key]
+            self.used -= _size(key, item[0])
             return None
+        self._data[key] = item  # now the most recently used
         return item[0]
 
     def put(self, key: str, value: object, ttl: float | None = None) -> None:
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.used -= _size(key, old[0])
         self._data[key] = (value, math.inf if ttl is None else self._clock() + ttl)
+        self.used += _size(key, value)
         if len(self._data) % SWEEP_EVERY == 0:
             self._sweep()
+        if self._max is not None and self.used > self._max:
+            self._evict(int(self._max * EVICT_TO))
 
     def delete(self, key: str) -> None:
-        self._data.pop(key, None)
+        item = self._data.pop(key, None)
+        if item is not None:
+            self.used -= _size(key, item[0])
 
     def ttl(self, key: str) -> float | None:
         if self.get(key) is None:
@@ -53,12 +73,31 @@ class KeySpace:
 
     def clear(self) -> None:
         self._data.clear()
+        self.used = 0
 
     def _sweep(self) -> None:
         """Drop expired values so the dict cannot grow with dead keys."""
         now = self._clock()
         for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
-            del self._data[key]
+            self.delete(key)
+
+    def _evict(self, limit: int) -> None:
+        """The least recently used plain values go until what is held fits in `limit` (below
+        the bound, so that evicting is occasional, not a scan on every write past it)."""
+        excess, doomed = self.used - limit, []
+        for key, (value, _) in self._data.items():
+            if excess <= 0:
+                break
+            if isinstance(value, bytes):
+                doomed.append(key)
+                excess -= _size(key, value)
+        for key in doomed:
+            self.delete(key)
+
+
+def _size(key: str, value: object) -> int:
+    """What a plain value costs the bound (its bytes, its key, a dict entry); others: 0."""
+    return len(value) + len(key) + ENTRY_OVERHEAD if isinstance(value, bytes) else 0
 
 
 class MemoryStore(ScriptedLeases):
@@ -67,8 +106,8 @@ class MemoryStore(ScriptedLeases):
     kind = "memory"
     degraded = False  # it is the whole store, not a stand-in for Redis
 
-    def __init__(self, watchers: Watchers | None = None) -> None:
-        self._space = KeySpace()
+    def __init__(self, watchers: Watchers | None = None, max_bytes: int | None = None) -> None:
+        self._space = KeySpace(max_bytes=max_bytes)
         self.watchers = watchers or Watchers()
 
     async def get(self, key: str) -> bytes | None:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from service.store.base import Store
+from service.store.memory import ENTRY_OVERHEAD, KeySpace
 from service.store.script import Script, Space
 
 
@@ -105,3 +106,22 @@ async def test_run_passes_strings_and_replies_in_redis_shapes(store: Store) -> N
 async def test_plain_stores_are_never_degraded(store: Store) -> None:
     """Only the fallback store stands in for Redis; the others report they do not."""
     assert store.degraded is False
+
+
+def test_the_in_process_store_is_bounded_least_recently_used_first() -> None:
+    """Past its bound, the least recently used values go; the scripts' state stays."""
+    space = KeySpace(max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2) + 50)
+    space.put("h0", object())  # a script's hash: never evicted, not counted
+    for n in range(10):
+        space.put(f"k{n}", b"x" * 1000, 60)
+    assert space.get("k0") == b"x" * 1000  # k0 is now the most recently used
+    space.put("k10", b"y" * 1000, 60)  # over the bound: evicts down to 90% of it
+    assert space.get("k1") is None and space.get("k2") is None  # the least recently used
+    assert space.get("k0") is not None and space.get("k10") is not None
+    assert space.get("h0") is not None
+    assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 50
+    space.delete("k0")
+    space.put("k10", b"z", 60)  # replaced: counted once, at its new size
+    assert space.used == sum(
+        len(k) + 1000 + ENTRY_OVERHEAD for k in ("k3", "k4", "k5", "k6", "k7", "k8", "k9")
+    ) + (3 + 1 + ENTRY_OVERHEAD)
