@@ -106,8 +106,7 @@ class Settings:
         "MEMORY_STORE_MAX_MB",
         POSITIVE,
         default=256.0,
-        help="Bound of the in-process store (no REDIS_URL, or while Redis is down), in MiB: "
-        "past it the least recently used cached values go, as Redis does with maxmemory.",
+        help="In-process store's bound in MiB: past it, least recently used values go first.",
     )
     api_token: Secret | None = setting(
         "API_TOKEN",
@@ -254,8 +253,7 @@ class Settings:
         "METRICS_ENABLED",
         Bool(),
         default=True,
-        help="Count requests for `GET /metrics` (Prometheus); `false` leaves only what a "
-        "scrape reads from the store.",
+        help="Count requests for `GET /metrics`; `false`: only what a scrape reads from Redis.",
     )
     warmer_metrics_port: int | None = setting(
         "WARMER_METRICS_PORT",
@@ -288,16 +286,13 @@ class Settings:
 def _conflicts(values: Mapping[str, Any], errors: list[str]) -> list[str]:
     """Rules across variables, checked once each variable is valid on its own."""
     rate, ceiling = values["upstream_rate"], values["upstream_rate_max"]
-    if any(
-        e.startswith(("UPSTREAM_RATE_PER_SECOND=", "UPSTREAM_RATE_MAX_PER_SECOND=")) for e in errors
-    ):
+    bad = ("UPSTREAM_RATE_PER_SECOND=", "UPSTREAM_RATE_MAX_PER_SECOND=")
+    if ceiling is None or ceiling >= rate or any(e.startswith(bad) for e in errors):
         return []
-    if ceiling is not None and ceiling < rate:
-        return [
-            f"UPSTREAM_RATE_MAX_PER_SECOND={spell(ceiling)!r}: must be >= "
-            f"UPSTREAM_RATE_PER_SECOND ({spell(rate)}), the rate probing starts from"
-        ]
-    return []
+    return [
+        f"UPSTREAM_RATE_MAX_PER_SECOND={spell(ceiling)!r}: must be >= "
+        f"UPSTREAM_RATE_PER_SECOND ({spell(rate)}), the rate probing starts from"
+    ]
 
 
 def markdown_table() -> str:
