@@ -13,6 +13,7 @@ from datetime import date
 
 NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old values are ignored
 
+LEASE_SUFFIX = ":lease"  # every lease key ends so (the in-process store never evicts one)
 LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
 LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
 CHECKPOINT_TTL_SECONDS = 600.0  # a killed fetch is resumed well within this; then it goes
@@ -115,7 +116,7 @@ class Keys:
     @staticmethod
     def lease(key: str) -> str:
         """The single-flight lease guarding the computation (or fetch) of `key`."""
-        return f"{key}:lease"
+        return f"{key}{LEASE_SUFFIX}"
 
     @property
     def popularity(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from service.store.base import Watchers
+from service.store.keys import LEASE_SUFFIX
 from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg, as_argv
 
@@ -28,8 +29,8 @@ class KeySpace:
 
     Bounded like a Redis with `maxmemory` and `allkeys-lru`: past `max_bytes` of stored
     values, the least recently used values go first (a dict keeps keys in the order they
-    were last used). Only plain values count and go: the scripts' hashes and sorted sets
-    (buckets, scores) are small and the fleet's state, not cache."""
+    were last used). Only plain values count, and only cached ones go: leases, and the
+    scripts' hashes and sorted sets (buckets, scores), are small and the fleet's state."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, max_bytes: int | None = None
@@ -88,7 +89,7 @@ class KeySpace:
         for key, (value, _) in self._data.items():
             if excess <= 0:
                 break
-            if isinstance(value, bytes):
+            if isinstance(value, bytes) and not key.endswith(LEASE_SUFFIX):
                 doomed.append(key)
                 excess -= _size(key, value)
         for key in doomed:

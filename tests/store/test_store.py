@@ -110,16 +110,18 @@ async def test_plain_stores_are_never_degraded(store: Store) -> None:
 
 def test_the_in_process_store_is_bounded_least_recently_used_first() -> None:
     """Past its bound, the least recently used values go; the scripts' state stays."""
-    space = KeySpace(max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2) + 50)
+    space = KeySpace(max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2) + 200)
     space.put("h0", object())  # a script's hash: never evicted, not counted
+    space.put("day:lease", b"t", 60)  # the least recently used of all, but a lease: kept
     for n in range(10):
         space.put(f"k{n}", b"x" * 1000, 60)
     assert space.get("k0") == b"x" * 1000  # k0 is now the most recently used
     space.put("k10", b"y" * 1000, 60)  # over the bound: evicts down to 90% of it
     assert space.get("k1") is None and space.get("k2") is None  # the least recently used
     assert space.get("k0") is not None and space.get("k10") is not None
-    assert space.get("h0") is not None
-    assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 50
+    assert space.get("h0") is not None and space.get("day:lease") == b"t"
+    space.delete("day:lease")
+    assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 200
     space.delete("k0")
     space.put("k10", b"z", 60)  # replaced: counted once, at its new size
     assert space.used == sum(
