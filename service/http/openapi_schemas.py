@@ -14,6 +14,7 @@ from service.analytics.query import EXPORT_FORMATS, PAGE_SIZES
 _INT = {"type": "integer", "minimum": 0}
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 _DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+_ASKED_DATE = {**_DATE, "pattern": r"^20\d{2}-\d{2}-\d{2}$"}  # query.py: 2000-01-01..2099-12-31
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -31,10 +32,11 @@ def _list(item: dict[str, Any]) -> dict[str, Any]:
 
 _REQUEST_FIELDS = {
     "project_id": {**_ID, "description": "Voiceflow project id."},
-    "start": {**_DATE, "description": "First local date, inclusive."},
+    "start": {**_ASKED_DATE, "description": "First local date, inclusive (2000-01-01 on)."},
     "end": {
-        **_DATE,
-        "description": "Last local date, inclusive; >= start; range at most MAX_RANGE_DAYS days.",
+        **_ASKED_DATE,
+        "description": "Last local date, inclusive (to 2099-12-31); >= start; range at most "
+        "MAX_RANGE_DAYS days.",
     },
     "tz": {
         "type": "string",
@@ -138,11 +140,11 @@ SCHEMAS: dict[str, Any] = {
         {
             "project_id": {**_ID, "description": "Voiceflow project id."},
             "start": {
-                "oneOf": [_DATE, {"type": "null"}],
+                "oneOf": [_ASKED_DATE, {"type": "null"}],
                 "description": "First UTC day dropped, inclusive; absent: unbounded.",
             },
             "end": {
-                "oneOf": [_DATE, {"type": "null"}],
+                "oneOf": [_ASKED_DATE, {"type": "null"}],
                 "description": "Last UTC day dropped, inclusive (>= start); absent: unbounded. "
                 "Both absent: the whole project.",
             },

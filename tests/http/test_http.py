@@ -237,3 +237,19 @@ async def test_a_skipped_local_date_is_an_empty_day(client: Any) -> None:
     )
     assert resp.status == 200
     assert (await resp.json())["totals"]["interactions"] == 0
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_the_document_states_the_date_bounds_the_code_keeps(client: Any) -> None:
+    """A date the served schema accepts is one the service accepts, and the other way."""
+    schema = DOCUMENT["components"]["schemas"]["AnalyticsRequest"]
+    checker = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    for start, end in (
+        ("1999-12-31", "2000-01-02"),
+        ("2000-01-01", "2000-01-02"),
+        ("2099-12-30", "2099-12-31"),
+        ("2099-12-31", "2100-01-01"),
+    ):
+        payload = body(start=start, end=end)
+        resp = await client.post("/api/analytics/overview", json=payload)
+        assert checker.is_valid(payload) == (resp.status != 400), (start, end, resp.status)
