@@ -4,6 +4,8 @@ A Redis that is down or slow must neither hang nor fail requests: each command h
 timeout, and the first failure switches this process to its in-process store until a probe
 finds Redis again. Nothing waits on a dead Redis twice. Meanwhile `degraded` is True, so
 the upstream budget spends only this process's share (the budget decides that, not this).
+An error Redis answers about one command (a WRONGTYPE, a script's error) is not "down": that
+call alone is answered from the in-process store, and the process stays on Redis.
 """
 
 from __future__ import annotations
@@ -29,13 +31,11 @@ T = TypeVar("T")
 
 PROBE_EVERY = 1.0  # seconds between pings while degraded: recovery within about this long
 # Unreachable, slow, or refusing writes (full under `noeviction`, a replica after failover):
-# each means this process cannot use Redis now. Any other Redis error is one too, rather than
-# a 500 for the client; it is logged with its class.
+# each means this process cannot use Redis now, so it goes degraded until a probe answers.
 _DOWN = (
     RedisConnectionError,
     RedisTimeoutError,
     ReadOnlyError,
-    RedisError,
     OSError,
     asyncio.TimeoutError,
 )
@@ -67,6 +67,12 @@ class FallbackStore(ScriptedLeases):
                 return await on_redis()
             except _DOWN as exc:
                 self._degrade(exc)
+            except RedisError as exc:
+                # Redis answered, with an error about this command (a WRONGTYPE, a script's
+                # error): not a reason to leave Redis for every other command, nor a 500.
+                # This one call is answered from the in-process store (a value it cannot read
+                # is a miss, refetched and written over), and the error is logged.
+                log.error("redis refused a command (%s: %s)", type(exc).__name__, exc)
         return await on_local()
 
     def _degrade(self, exc: BaseException) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from service.app import create_app
 from tests.conftest import Sim, body, make_settings
@@ -72,3 +73,27 @@ async def test_slow_redis_does_not_hang_requests(
     finally:
         admin.execute_command("CLIENT", "UNPAUSE")
         admin.close()
+
+
+async def test_a_redis_error_about_one_command_does_not_degrade_the_process(
+    sim: Sim, aiohttp_client: Any, own_redis: RedisServer
+) -> None:
+    """A WRONGTYPE (a hash where an answer should be) is one command's error, not Redis down:
+    the request is answered, the process stays on Redis, and the key is written over."""
+    client = await aiohttp_client(create_app(make_settings(sim, own_redis.url)))
+    resp = await client.post("/api/analytics/overview", json=body())
+    assert resp.status == 200
+    r = redis.Redis.from_url(own_redis.url)
+    try:
+        (key,) = [
+            k for k in r.keys("*:ans:overview:*") if not k.endswith((b":lease", b":progress"))
+        ]
+        r.delete(key)
+        r.hset(key, "not", "an answer")
+        await asyncio.sleep(1.1)  # past the in-process hot copy
+        again = await client.post("/api/analytics/overview", json=body())
+        assert again.status == 200
+        assert (await (await client.get("/health")).json())["degraded"] is False
+        assert r.type(key) == b"string"  # recomputed and written over the hash
+    finally:
+        r.close()
