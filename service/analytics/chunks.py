@@ -121,11 +121,6 @@ class ChunkFetcher:
         except ValueError:
             return None
 
-    async def _expected_pages(self, project_id: str, metric: str, days: int) -> float | None:
-        """Pages a chunk of `days` days should take, from the metric's known density."""
-        density = await self.density(project_id, metric)
-        return None if density is None else max(1.0, math.ceil(days * density / PAGE_ROWS))
-
     async def resumable(
         self, project_id: str, metric: str, days: Sequence[date]
     ) -> tuple[date, date] | None:
@@ -144,7 +139,9 @@ class ChunkFetcher:
                 return chunk
         return None
 
-    async def fetch(self, project_id: str, metric: str, first: date, last: date) -> None:
+    async def fetch(
+        self, project_id: str, metric: str, first: date, last: date, density: float | None
+    ) -> None:
         """Fetch, split and store the days first..last (the caller holds their leases)."""
         start = datetime.combine(first, dtime(), UTC)
         end = datetime.combine(last + timedelta(days=1), dtime(), UTC) - timedelta(milliseconds=1)
@@ -156,7 +153,8 @@ class ChunkFetcher:
             await ck.start()
         tracker = progresses.current()
         days = (last - first).days + 1
-        expected = await self._expected_pages(project_id, metric, days)
+        # Pages it should take, from the density the caller read (None: not known yet).
+        expected = None if density is None else max(1.0, math.ceil(days * density / PAGE_ROWS))
 
         def days_left() -> float:
             """The work left, in days: what an answer waits for. (Every metric of a range is

@@ -29,7 +29,7 @@ import orjson
 from service.analytics.answers import AnswerCache
 from service.analytics.catalog import Catalog
 from service.analytics.chunks import parse_chunk_id
-from service.analytics.query import EARLIEST, LATEST, PAGE_SIZES, Query, parse_date
+from service.analytics.query import EARLIEST, LATEST, PAGE_SIZES, Query, check_object, parse_date
 from service.analytics.rows import LIST_METRICS
 from service.analytics.timezones import utc_window
 from service.errors import ValidationError
@@ -80,13 +80,7 @@ class Invalidation:
 
 def parse_invalidation(body: Any) -> Invalidation:
     """Validate the body; ValidationError names the field and the rule."""
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object", field="body")
-    extra = sorted(set(body) - _FIELDS)
-    if extra:
-        raise ValidationError(
-            f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(_FIELDS))}", field=extra[0]
-        )
+    check_object(body, _FIELDS)
     project_id = body.get("project_id")
     if project_id is None:
         raise ValidationError("project_id is required", field="project_id")

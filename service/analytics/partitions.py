@@ -185,7 +185,10 @@ class Partitions:
             return
         async with renewing(self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS):
             await asyncio.gather(
-                *(self._chunks.fetch(project_id, metric, first, last) for first, last in chunks)
+                *(
+                    self._chunks.fetch(project_id, metric, first, last, density)
+                    for first, last in chunks
+                )
             )
 
     async def estimate(self, project_id: str, metric: str, days: Sequence[date]) -> int:

@@ -124,7 +124,8 @@ def parse_export(body: Any, max_days: int) -> ExportQuery:
     return ExportQuery(_query(body, max_days), fmt, page_size)
 
 
-def _check_fields(body: Any, allowed: set[str]) -> None:
+def check_object(body: Any, allowed: set[str]) -> None:
+    """A JSON object with no field but `allowed`, or a 400 naming the first stray field."""
     if not isinstance(body, dict):
         raise ValidationError("the request body must be a JSON object", field="body")
     extra = sorted(set(body) - allowed)
@@ -132,6 +133,10 @@ def _check_fields(body: Any, allowed: set[str]) -> None:
         raise ValidationError(
             f"unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}", field=extra[0]
         )
+
+
+def _check_fields(body: Any, allowed: set[str]) -> None:
+    check_object(body, allowed)
     for name in ("project_id", "start", "end"):
         if name not in body:
             raise ValidationError(f"{name} is required", field=name)
