@@ -52,6 +52,12 @@ class Unauthorized(ProblemError):
     title = "Unauthorized"
 
 
+class Forbidden(ProblemError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
 # --- upstream (Voiceflow) ---------------------------------------------------------------------
 
 
@@ -81,8 +87,17 @@ class UpstreamRateLimited(UpstreamError):
     title = "Voiceflow rate limit reached"
 
 
+class UpstreamBadAnswer(UpstreamError):
+    """A 200 the contract (voiceflow-api.md) does not allow: malformed JSON, a missing or
+    mistyped field, a cursor that never ends, a page larger than asked. The detail names the
+    problem; nothing of the answer is kept, and asking again fetches it again."""
+
+    type_slug = "upstream-bad-answer"
+    title = "Voiceflow answered something the API does not allow"
+
+
 class UpstreamUnavailable(UpstreamError):
-    """5xx after retries, a broken connection, or a protocol violation (e.g. a stuck cursor)."""
+    """5xx after retries, or a broken connection: transient, so worth retrying later."""
 
     status = 503
     default_retry_after = 10.0

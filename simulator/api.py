@@ -1,8 +1,9 @@
 """`POST /v2/query/usage`, in the contract's order of checks.
 
-Fault injection -> auth -> rate budget -> validation -> latency -> answer. Faults come first
-because a real outage does not look at the key; the budget precedes validation, so malformed
-requests spend budget as they would behind a gateway's rate guard [chosen].
+Fault injection -> auth -> rate budget -> validation -> latency -> answer (or garbage in its
+place, when queued). Faults come first because a real outage does not look at the key; the
+budget precedes validation, so malformed requests spend budget as they would behind a
+gateway's rate guard [chosen].
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import cursor
+from simulator import cursor, garbage
 from simulator.data import ordered_rows, to_item, top_intents
-from simulator.errors import ApiError, BadRequest, Unauthorized
+from simulator.errors import ApiError, BadRequest, RateLimited, Unauthorized
 from simulator.responses import error_response, json_response, read_json
 from simulator.state import SIM_STATE, SimulatorState
 from simulator.validation import Query, log_fields, parse_query, requested_project
 
 API_PATH = "/v2/query/usage"
+INJECTED_RETRY_AFTER = 1  # seconds, on an injected 429
 _PROJECT_KEY = re.compile(r"VF\.DM\.([0-9a-f]{24})\..+", re.ASCII | re.DOTALL)
 
 
@@ -66,9 +68,15 @@ def answer(query: Query, now: datetime) -> dict[str, Any]:
     return {"result": result}
 
 
-async def _respond(state: SimulatorState, key: str | None, body: Any) -> web.Response:
+async def _respond(
+    state: SimulatorState, key: str | None, body: Any
+) -> tuple[web.Response, str | None]:
+    """The answer, and the garbage kind it was spoilt with (None: as the contract says)."""
     config = state.config
     fault = state.draw_fault()
+    if fault is not None and fault.status == 429:
+        # As the live guard answers one: its message and a Retry-After [chosen: 1 s].
+        raise RateLimited({"Retry-After": str(INJECTED_RETRY_AFTER)})
     if fault is not None and fault.status is not None:
         raise ApiError(fault.status)
     if fault is not None and fault.hang:
@@ -80,7 +88,12 @@ async def _respond(state: SimulatorState, key: str | None, body: Any) -> web.Res
         await asyncio.sleep(config.latency_s)
     # Computed on the event loop: a page of a cached window costs about a millisecond, and even
     # a cold year of one metric ~0.2 s, acceptable for a test double.
-    return json_response(answer(query, config.clock()), headers=budget_headers)
+    now = config.clock()
+    good = answer(query, now)
+    kind = state.draw_garbage(query.name)  # after validation: garbage stands in for a 200
+    if kind is not None:
+        return garbage.response(kind, query, good, now, budget_headers), kind
+    return json_response(good, headers=budget_headers), None
 
 
 async def query_usage(request: web.Request) -> web.Response:
@@ -88,12 +101,13 @@ async def query_usage(request: web.Request) -> web.Response:
     state.received()
     body = await read_json(request)
     fields = log_fields(body)
+    kind = None
     try:
-        response = await _respond(state, request.headers.get("authorization"), body)
+        response, kind = await _respond(state, request.headers.get("authorization"), body)
     except ApiError as exc:
         response = error_response(exc)
     except Exception:
         state.record(fields, 500)  # counted, then the middleware logs it and answers 500
         raise
-    state.record(fields, response.status)
+    state.record(fields, response.status, kind)
     return response

@@ -1,4 +1,17 @@
-"""Control plane under /_sim/, for tests and benchmarks that run the simulator out of process."""
+"""Control plane under /_sim/, for tests and benchmarks that run the simulator out of process.
+
+- `GET /_sim/stats`: counters and the request log; `POST /_sim/reset`: zero them, drop faults.
+- `POST /_sim/config {field: value, …}`: latency, rate budget, error/timeout rates, hang_s.
+- `POST /_sim/fail_next {"n", "status"?}`: the next n requests answer `status` (default 503;
+  a 429 as the live guard answers it, Retry-After 1).
+- `POST /_sim/hang_next {"n"}`: the next n requests wait hang_s seconds first.
+- `POST /_sim/garbage_next {"n", "kind", "name"?}`: the next n valid queries (of metric
+  `name`, or any) get a 200 of garbage instead: malformed_json, missing_items,
+  missing_field, mistyped_field, endless_cursor (list metrics) or oversized_page
+  (simulator/garbage.py). The log marks each with its kind.
+- `POST /_sim/clear_faults`: drop every queued fault, keep the counters.
+Bodies are validated like the API's: 400 with the reason.
+"""
 
 from __future__ import annotations
 
@@ -68,9 +81,30 @@ async def hang_next(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
+async def garbage_next(request: web.Request) -> web.Response:
+    body = await _object(request, frozenset({"n", "kind", "name"}))
+    kind, name = body.get("kind"), body.get("name")
+    if not isinstance(kind, str):
+        raise BadRequest("kind is required and must be a string")
+    if name is not None and not isinstance(name, str):
+        raise BadRequest("name must be a metric name or null")
+    try:
+        request.app[SIM_STATE].garbage_next(_count(body), kind, name)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return json_response({"ok": True})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[SIM_STATE].clear_faults()
+    return json_response({"ok": True})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/stats", stats)
     app.router.add_post(f"{PREFIX}/reset", reset)
     app.router.add_post(f"{PREFIX}/config", config)
     app.router.add_post(f"{PREFIX}/fail_next", fail_next)
     app.router.add_post(f"{PREFIX}/hang_next", hang_next)
+    app.router.add_post(f"{PREFIX}/garbage_next", garbage_next)
+    app.router.add_post(f"{PREFIX}/clear_faults", clear_faults)

@@ -12,7 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator import garbage
 from simulator.config import SimulatorConfig
+from simulator.data import METRICS
 from simulator.errors import RateLimited
 
 LOG_SIZE = 10_000  # enough for a benchmark run, bounded so a long-lived simulator stays small
@@ -48,6 +50,7 @@ class SimulatorState:
         self._rng = random.Random(self.config.seed)
         self._fail_queue: deque[int] = deque()
         self._hangs = 0
+        self._garbage: list[tuple[str, str | None]] = []  # (kind, metric name or any)
         self._buckets: dict[str, _Bucket] = {}
         self._requests = 0
         self._answered: Counter[int] = Counter()
@@ -68,6 +71,25 @@ class SimulatorState:
         if n < 0:
             raise ValueError(f"n must be >= 0, not {n}")
         self._hangs += n
+
+    def garbage_next(self, n: int, kind: str, name: str | None = None) -> None:
+        """The next n valid queries (of metric `name`, or of any metric the kind applies to)
+        are answered with garbage of `kind` (simulator/garbage.py) instead of their answer."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, not {n}")
+        if kind not in garbage.KINDS:
+            raise ValueError(f"kind must be one of: {', '.join(garbage.KINDS)}")
+        if name is not None and name not in METRICS:
+            raise ValueError(f"name must be one of: {', '.join(METRICS)}")
+        if name is not None and not garbage.applies(kind, name):
+            raise ValueError(f"{kind} does not apply to {name}")
+        self._garbage.extend([(kind, name)] * n)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault (statuses, hangs, garbage); counters and log stay."""
+        self._fail_queue.clear()
+        self._hangs = 0
+        self._garbage.clear()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -97,6 +119,14 @@ class SimulatorState:
             return Fault(hang=True)
         return None
 
+    def draw_garbage(self, name: str) -> str | None:
+        """The garbage kind this query of `name` is answered with, if one is queued for it."""
+        for i, (kind, wanted) in enumerate(self._garbage):
+            if (wanted is None or wanted == name) and garbage.applies(kind, name):
+                del self._garbage[i]
+                return kind
+        return None
+
     def spend(self, api_key: str) -> dict[str, str]:
         """Take one token of the key's budget: its X-RateLimit headers, or RateLimited."""
         rate, burst = self.config.rate_per_second, self.config.burst
@@ -120,15 +150,18 @@ class SimulatorState:
             raise RateLimited({**headers, "Retry-After": str(wait)})
         return headers
 
-    def record(self, fields: dict[str, Any], status: int) -> None:
-        """Count one answered request; `fields` are its log_fields (the log adds its status
-        and the wall-clock time it was answered)."""
+    def record(self, fields: dict[str, Any], status: int, garbage_kind: str | None = None) -> None:
+        """Count one answered request; `fields` are its log_fields (the log adds its status,
+        the wall-clock time it was answered and, for a garbage answer, its kind)."""
         self._answered[status] += 1
         if status == 200 and isinstance(fields.get("name"), str):
             self._by_name[fields["name"]] += 1
         if status == 429:
             self._rate_limited += 1
-        self._log.append({**fields, "status": status, "at": round(time.time(), 3)})
+        entry = {**fields, "status": status, "at": round(time.time(), 3)}
+        if garbage_kind is not None:
+            entry["garbage"] = garbage_kind
+        self._log.append(entry)
 
 
 SIM_STATE = web.AppKey("sim_state", SimulatorState)

@@ -32,6 +32,7 @@ from service.analytics import progress as progresses
 from service.analytics.catalog import Catalog
 from service.analytics.progress import PAGE_ROWS
 from service.analytics.rows import split_days
+from service.errors import UpstreamBadAnswer
 from service.fleet import queue
 from service.store.base import Store
 from service.store.keys import CHECKPOINT_TTL_SECONDS, DENSITY_TTL_SECONDS, Keys
@@ -162,16 +163,23 @@ class ChunkFetcher:
             return days if expected is None else days * max(0.0, 1 - pages / expected)
 
         with queue.sizing(days_left):  # shortest work first, at the budget
-            async for items, after in self._client.pages(
-                project_id, metric, start, end, cursor=cursor, pages_done=pages
-            ):
-                rows.extend(items)
-                pages += 1
-                if durable and after is not None:  # the last page needs none: the days follow
-                    await ck.save(pages, items, after)
-                if tracker is not None:
-                    tracker.page()
-                    await tracker.maybe_publish()
+            try:
+                async for items, after in self._client.pages(
+                    project_id, metric, start, end, cursor=cursor, pages_done=pages
+                ):
+                    rows.extend(items)
+                    pages += 1
+                    if durable and after is not None:  # the last page needs none
+                        await ck.save(pages, items, after)
+                    if tracker is not None:
+                        tracker.page()
+                        await tracker.maybe_publish()
+            except UpstreamBadAnswer:
+                # A garbage answer puts the cursors before it in doubt too (one that never
+                # ends looks fine page by page): the next fetch starts over, from nothing kept.
+                if durable:
+                    await ck.drop(pages)
+                raise
         loop = asyncio.get_running_loop()  # a year of rows takes ~0.1 s to split: not on the loop
         packed = await loop.run_in_executor(
             self._executor, _split_and_pack, metric, rows, first, last, fetched_at

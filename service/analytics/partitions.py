@@ -140,9 +140,12 @@ class Partitions:
                         )
                     except BaseException:
                         # Stopped before or while fetching: give back every lease still ours
-                        # (compare-and-delete: those already given back are left alone).
+                        # (compare-and-delete: those already given back are left alone), and
+                        # wake those waiting for them to try themselves now, not when the
+                        # lease would have lapsed (up to LEASE_TTL_SECONDS after a failure).
                         with contextlib.suppress(Exception):
                             await self._store.release([leases[d] for d in mine], token)
+                            await self._store.notify(done_key)
                         raise
                     await self._store.notify(done_key)
                     continue

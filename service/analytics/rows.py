@@ -10,10 +10,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import orjson
+
+from service.upstream.answers import METRIC_FIELDS, parse_period
 
 LIST_METRICS = (
     "interactions",
@@ -72,8 +74,11 @@ class Day:
         return cls(fetched_at, (), (), (), (), (), (), ())
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def _count(row: dict[str, Any], field: str) -> int:
+    value = row.get(field, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"a row with {field} {value!r} got past the client's checks")
+    return value
 
 
 def split_days(
@@ -81,28 +86,25 @@ def split_days(
 ) -> dict[date, Day]:
     """Group upstream rows into the given UTC days; every day gets an entry, empty or not.
 
-    Rows outside `days` or with an unreadable `period` are dropped: a server that sends
-    them is not following the documented window, and they cannot be placed.
+    The client refused every answer with a row it could not place (upstream/answers.py: a
+    `period` that is no time or lies outside the window asked, a count that is no integer
+    >= 0), so each row here has its place. One that has not is a bug, and raises ValueError
+    instead of being dropped or counted as 0: that would store a day silently wrong.
     """
     id_field, name_field = DIMENSION_FIELDS[metric]
+    success = "successCount" in METRIC_FIELDS[metric]  # others carry none [doc]
     sums: dict[date, dict[tuple[int, str, str, str], list[int]]] = {d: {} for d in days}
     for row in rows:
-        period = row.get("period")
-        try:
-            t = datetime.fromisoformat(period)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        # Periods are UTC; one written without an offset is read as UTC, not as local time.
-        t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-        bucket = sums.get(t.date())
-        if bucket is None:
-            continue
+        t = parse_period(row.get("period"))
+        bucket = sums.get(t.date()) if t is not None else None
+        if t is None or bucket is None:
+            raise ValueError(f"a row of {metric} has no place in the days asked: {row!r:.200}")
         dim_id = str(row.get(id_field) or "") if id_field else ""
         dim_name = str(row.get(name_field) or dim_id) if name_field else ""
         key = (t.hour, str(row.get("environmentID") or ""), dim_id, dim_name)
         acc = bucket.setdefault(key, [0, 0])
-        acc[0] += _int(row.get("count"))
-        acc[1] += _int(row.get("successCount"))
+        acc[0] += _count(row, "count")
+        acc[1] += _count(row, "successCount") if success else 0
     return {d: _pack_day(groups, fetched_at) for d, groups in sums.items()}
 
 

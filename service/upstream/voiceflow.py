@@ -21,6 +21,7 @@ from service import metrics
 from service.config.settings import Secret
 from service.errors import (
     UpstreamAuthError,
+    UpstreamBadAnswer,
     UpstreamBadRequest,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -29,7 +30,7 @@ from service.errors import (
 from service.fleet import tally
 from service.fleet.budget import Budget
 from service.fleet.priority import current
-from service.upstream import wire
+from service.upstream import answers, wire
 from service.upstream.wire import iso_z, message, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -103,30 +104,17 @@ class VoiceflowClient:
             "endTime": iso_z(end),
             "limit": PAGE_LIMIT,
         }
-        seen: set[Any] = {cursor} if cursor is not None else set()
-        for _page in range(pages_done, self._max_pages):
+        checked = answers.ListAnswers(name, project_id, start, end, PAGE_LIMIT, cursor)
+        for page in range(pages_done, self._max_pages):
+            what = f"{name} page {page + 1}"
             filt = base if cursor is None else {**base, "cursor": cursor}
-            result = await self._query(name, filt, project_id)
-            items = result.get("items")
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise UpstreamUnavailable(f"Voiceflow answered {name} without a list of items")
-            cursor = result.get("cursor")
-            if cursor is None or not items:
-                yield items, None
-                return
-            if not isinstance(cursor, int | str) or isinstance(cursor, bool):
-                raise UpstreamUnavailable(
-                    f"Voiceflow answered {name} with a cursor that is not a number"
-                )
-            if cursor in seen:
-                raise UpstreamUnavailable(
-                    f"Voiceflow's cursor for {name} did not advance ({cursor}); stopped paging"
-                )
-            seen.add(cursor)
+            items, cursor = checked.page(await self._query(name, what, filt, project_id), what)
             yield items, cursor
-        raise UpstreamUnavailable(
-            f"{name} for project {project_id} needed more than {self._max_pages} pages "
-            "(UPSTREAM_MAX_PAGES); refusing to return a partial answer"
+            if cursor is None:
+                return
+        raise UpstreamBadAnswer(
+            f"Voiceflow's cursor for {name} of project {project_id} did not end within "
+            f"{self._max_pages} pages (UPSTREAM_MAX_PAGES); refusing to return a partial answer"
         )
 
     async def top_intents(
@@ -139,14 +127,14 @@ class VoiceflowClient:
             "endTime": iso_z(end),
             "limit": limit,
         }
-        result = await self._query("top_intents", filt, project_id)
-        intents = result.get("intents")
-        if not isinstance(intents, list):
-            raise UpstreamUnavailable("Voiceflow answered top_intents without a list of intents")
-        return intents
+        result = await self._query("top_intents", "top_intents", filt, project_id)
+        return answers.intents(result, limit)
 
-    async def _query(self, name: str, filt: dict[str, Any], project_id: str) -> dict[str, Any]:
-        """One page: retries 5xx/timeouts with backoff and waits out 429s.
+    async def _query(
+        self, name: str, what: str, filt: dict[str, Any], project_id: str
+    ) -> dict[str, Any]:
+        """One page (`what`, as errors name it): its `result` object. Retries 5xx/timeouts
+        with backoff and waits out 429s; a 200 the contract does not allow is not retried.
 
         Waiting for the budget has no limit here: a fetch goes on whether or not anyone still
         waits for it (the requester bounds its own wait). The deadline bounds the page's own
@@ -180,10 +168,7 @@ class VoiceflowClient:
                     await self._budget.observe(status)  # a probing budget learns from it
                 if status == 200:
                     self.readable_project = project_id
-                    result = payload.get("result") if isinstance(payload, dict) else None
-                    if not isinstance(result, dict):
-                        raise UpstreamUnavailable(f"Voiceflow answered {name} without a result")
-                    return result
+                    return _result(payload, what)
                 error, reason = UpstreamUnavailable, f"answered {status}"
 
             if status in (401, 403):
@@ -260,9 +245,23 @@ class VoiceflowClient:
         ) as resp:
             raw = await resp.read()
             try:
-                payload = orjson.loads(raw) if raw else None
+                payload = orjson.loads(raw) if raw else MALFORMED
             except orjson.JSONDecodeError:
-                payload = None
-            if resp.status == 200 and payload is None:
-                raise aiohttp.ClientPayloadError("answer is not JSON")
+                payload = MALFORMED
             return resp.status, parse_retry_after(resp.headers.get("Retry-After")), payload
+
+
+MALFORMED = object()  # a body that is not JSON (a cut transfer fails in read(), retried)
+
+
+def _result(payload: Any, what: str) -> dict[str, Any]:
+    """The `result` object of a 200. A whole body that is not JSON is not retried: it came
+    complete (a cut transfer fails in read() and is retried as a broken connection), so it is
+    what something on the way answers every time — a proxy's page, a wrong URL."""
+    if payload is MALFORMED:
+        raise UpstreamBadAnswer(f"Voiceflow answered {what} with malformed JSON")
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, dict):
+        shown = "no result" if result is None else "a result that is not an object"
+        raise UpstreamBadAnswer(f"Voiceflow answered {what} with {shown}")
+    return result

@@ -16,6 +16,7 @@ from aiohttp import web
 from service.config.settings import Secret
 from service.errors import (
     UpstreamAuthError,
+    UpstreamBadAnswer,
     UpstreamBadRequest,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -204,15 +205,24 @@ def independent_app(
     return app
 
 
+def row(i: int) -> dict[str, Any]:
+    """An interactions item as documented, of its own hour and type: no two are one row."""
+    period = f"2025-01-01T{i % 24:02d}:00:00.000Z"
+    return {
+        "period": period,
+        "projectID": PROJECT,
+        "environmentID": "env",
+        "type": f"kind-{i}",
+        "count": i,
+    }
+
+
 @pytest.mark.parametrize("end_with", ["absent", "null", "empty"])
 async def test_independent_server(
     aiohttp_server: Any, session: aiohttp.ClientSession, end_with: str
 ) -> None:
     """Against another implementation of the documented API, every end-of-pages form works."""
-    rows = [
-        {"period": f"2025-01-01T{h % 24:02d}:00:00.000Z", "count": i}
-        for i, h in enumerate(range(1234))
-    ]
+    rows = [row(i) for i in range(1234)]
     server = await aiohttp_server(independent_app(rows, end_with=end_with))
     client = make_client(session, str(server.make_url("/base")), key="VF.WS.other")
     assert await client.rows(PROJECT, "interactions", START, END) == rows
@@ -222,29 +232,29 @@ async def test_independent_server(
 async def test_stuck_cursor_and_page_cap(
     aiohttp_server: Any, session: aiohttp.ClientSession
 ) -> None:
-    """A cursor that repeats stops paging with an error; so does reaching the page cap."""
+    """A cursor that repeats stops paging with a 502 error; so does reaching the page cap."""
 
     async def stuck(request: web.Request) -> web.Response:
-        return web.json_response({"result": {"items": [{"count": 1}], "cursor": 42}})
+        return web.json_response({"result": {"items": [row(1)], "cursor": 42}})
 
     app = web.Application()
     app.router.add_post("/v2/query/usage", stuck)
     server = await aiohttp_server(app)
     client = make_client(session, str(server.make_url("")))
-    with pytest.raises(UpstreamUnavailable, match="did not advance"):
+    with pytest.raises(UpstreamBadAnswer, match="did not advance"):
         await client.rows(PROJECT, "interactions", START, END)
 
-    rows = [{"count": i} for i in range(50)]
+    rows = [row(i) for i in range(50)]
     server = await aiohttp_server(independent_app(rows, end_with="absent", page=lambda n: 1))
     client = make_client(session, str(server.make_url("/base")), key="VF.WS.other", max_pages=10)
-    with pytest.raises(UpstreamUnavailable, match="more than 10 pages"):
+    with pytest.raises(UpstreamBadAnswer, match="within 10 pages"):
         await client.rows(PROJECT, "interactions", START, END)
 
 
 async def test_malformed_answers_are_errors(
     aiohttp_server: Any, session: aiohttp.ClientSession
 ) -> None:
-    """A 200 that is not the documented shape is an upstream error, not a crash."""
+    """A 200 that is not the documented shape is a bad answer, not a crash nor a retry."""
     answers = iter([b"not json", b'{"result": {"items": 5}}', b'{"nope": 1}'] * 5)
 
     async def bad(request: web.Request) -> web.Response:
@@ -253,10 +263,11 @@ async def test_malformed_answers_are_errors(
     app = web.Application()
     app.router.add_post("/v2/query/usage", bad)
     server = await aiohttp_server(app)
-    client = make_client(session, str(server.make_url("")), max_retries=0)
+    client = make_client(session, str(server.make_url("")), max_retries=3)
     for _ in range(3):
-        with pytest.raises(UpstreamUnavailable):
+        with pytest.raises(UpstreamBadAnswer):
             await client.rows(PROJECT, "interactions", START, END)
+    assert next(answers) == b"not json", "each was asked once: a bad answer is not retried"
 
 
 async def test_key_never_logged(
