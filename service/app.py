@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> web.Application:
         # With no token configured the token check is left out entirely: every hit pays for
         # each middleware layer.
         middlewares=[access_middleware(settings.metrics_enabled)]
-        + ([api_token] if settings.api_token or settings.admin_token else []),
+        + ([api_token] if settings.api_tokens or settings.admin_token else []),
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -36,7 +36,8 @@ class Process:
         clean = {
             k: v
             for k, v in os.environ.items()
-            if k not in {"REDIS_URL", "VOICEFLOW_API_KEY", "API_TOKEN"}
+            if k
+            not in {"REDIS_URL", "VOICEFLOW_API_KEY", "API_TOKEN", "API_TOKENS", "API_TOKENS_FILE"}
         }
         if module == "warmer":  # its metrics on the port it was given, not the shared default
             env = {"WARMER_METRICS_PORT": str(port), **env}

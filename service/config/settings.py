@@ -29,6 +29,7 @@ from service.config.kinds import (
 from service.config.secret import Secret
 from service.config.spec import SettingsError, markdown, read_env, rows, setting
 from service.config.table import spell
+from service.config.tokens import ApiTokens, Tokens
 from service.config.warmer import WarmerConfig, WarmerFile
 
 # Secret and SettingsError are re-exported: callers import them from here with Settings.
@@ -103,16 +104,17 @@ class Settings:
         help="How long rows of a closed day are kept.",
     )
     memory_store_mb: float = setting(
-        "MEMORY_STORE_MAX_MB",
+        "CACHE_MEMORY_MAX_MB",
         POSITIVE,
         default=256.0,
         help="In-process store's bound in MiB: past it, least recently used values go first.",
     )
-    api_token: Secret | None = setting(
+    api_tokens: Tokens = setting(
         "API_TOKEN",
-        Token(),
-        default=None,
-        help="When set, `/api/*` requires `Authorization: Bearer <token>`.",
+        ApiTokens(),
+        default=Tokens(),
+        help="When any token is set, `/api/*` requires `Authorization: Bearer <token>`; this "
+        "one (named `default`) reads every project.",
     )
     cors_origins: tuple[str, ...] = setting(
         "CORS_ORIGINS",
@@ -162,18 +164,16 @@ class Settings:
         "UPSTREAM_RATE_MAX_PER_SECOND",
         Maybe(POSITIVE),
         default=None,
-        help="When set, the fleet learns Voiceflow's undocumented limit: starting at "
-        "UPSTREAM_RATE_PER_SECOND, its rate rises slowly while requests succeed and halves on "
-        "a 429, never above this (nor below a quarter of the configured rate). Empty: the "
-        "rate stays as configured.",
+        help="When set, the fleet learns Voiceflow's undocumented limit: from UPSTREAM_RATE_"
+        "PER_SECOND its rate rises slowly while requests succeed and halves on a 429, never "
+        "above this (nor below a quarter of where it started). Empty: the rate stays put.",
     )
     upstream_burst: float = setting(
         "UPSTREAM_BURST",
         Number(ge=1),  # a bucket smaller than one token could never send a request
         default=5.0,
         help="Upstream requests the fleet may send at once after a quiet spell (the token "
-        "bucket's size). Voiceflow does not document its own; half of the second's worth a "
-        "limiter at the rate surely allows leaves it room for requests that clump on the way.",
+        "bucket's size); half a second's worth leaves Voiceflow's room for clumped sends.",
     )
     upstream_background_share: float = setting(
         "UPSTREAM_BACKGROUND_SHARE",

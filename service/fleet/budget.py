@@ -154,7 +154,7 @@ class Budget:
             # One waiter per priority polls the bucket; the others queue behind it, the least
             # work first (queue.py): a week's fetch does not wait behind a quarter's pages.
             work = queue.remaining()
-            async with self._turns[bg].turn(work):
+            async with self._turns[bg].turn(work, priority.clients):
                 while True:
                     wait = await self._take(bg, work)
                     if wait <= 0:

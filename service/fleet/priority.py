@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 from collections import Counter
 from collections.abc import Iterator
 
 
 class Priority:
-    def __init__(self, user: bool | None = None, name: str | None = None) -> None:
+    def __init__(self, user: bool | None = None, name: str | None = None, client: str = "") -> None:
         self._fixed = user  # None: derived from the waiters
         self._name = name or ("user" if user else "background")
+        self._client = client  # a user's: the API token's name ("" when there is one token)
         self._waiters: Counter[Priority] = Counter()
 
     @property
@@ -32,6 +34,12 @@ class Priority:
         if self._fixed is not None:
             return self._fixed
         return any(waiter.is_user() for waiter in self._waiters)
+
+    def clients(self) -> frozenset[str]:
+        """The users this work is for now (queue.py shares turns fairly between them)."""
+        if self._fixed is not None:
+            return frozenset((self._client,)) if self._fixed else frozenset()
+        return frozenset().union(*(waiter.clients() for waiter in self._waiters))
 
     def label(self) -> str:
         """For metrics: user; else warm when the warmer waits for it; else background."""
@@ -70,6 +78,12 @@ BACKGROUND = Priority(user=False)
 WARM = Priority(user=False, name="warm")  # the warmer's work: background, counted apart
 
 _current: contextvars.ContextVar[Priority] = contextvars.ContextVar("priority", default=USER)
+
+
+@functools.cache
+def user(client: str) -> Priority:
+    """The priority of a request made with the API token named `client`."""
+    return Priority(user=True, client=client)
 
 
 def current() -> Priority:

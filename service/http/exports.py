@@ -18,6 +18,7 @@ from service.errors import StillFetching
 from service.exports.jobs import csv_file, pdf_file
 from service.http.appkeys import ANALYTICS, EXPORTS, SETTINGS, SOURCE, STORE
 from service.http.jsonio import read_json
+from service.http.middlewares import check_project
 from service.store.keys import EXPORT_TTL_SECONDS, Keys
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
@@ -27,6 +28,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ask = parse_export(await read_json(request, settings.max_body_bytes), settings.max_range_days)
     query, store = ask.query, request.app[STORE]
+    check_project(request, query.project_id)
     # A CSV has no pages: every page_size asks the same question of it.
     page_size = ask.page_size if ask.format == "pdf" else "-"
     key = Keys(request.app[SOURCE]).export(query.canonical(), ask.format, page_size)

@@ -9,13 +9,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.errors import ProblemError, Unauthorized
+from service.config.tokens import Grant
+from service.errors import Forbidden, ProblemError, Unauthorized
+from service.fleet.priority import running_as, user
 from service.http.appkeys import SETTINGS
 from service.http.jsonio import json_response
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://vf-analytics-cache.dev/problems/"
+OPENAPI_PATH = "/api/openapi.json"  # the contract is public: it holds no data
+GRANT = web.RequestKey("grant", Grant)  # the request's API token, when any token is set
 
 
 def problem(
@@ -88,23 +92,52 @@ def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
     )
 
 
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def check_project(request: web.Request, project_id: str) -> None:
+    """403 when the request's token may not read `project_id` (before any cache is read)."""
+    grant = request.get(GRANT)
+    if grant is not None and not grant.allows(project_id):
+        raise Forbidden(
+            f"the API token {grant.name!r} may not read project {project_id}",
+            field="project_id",
+        )
+
+
 @web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api/* needs API_TOKEN when it is set; the warmer's pages and the admin calls need
-    ADMIN_TOKEN instead. With no ADMIN_TOKEN the admin calls refuse every request (403)."""
+    """/api/* needs one of the API tokens when any is set; the warmer's pages and the admin
+    calls need ADMIN_TOKEN instead. With no ADMIN_TOKEN the admin calls refuse every request
+    (403). A request runs as its token's user (fleet/priority.py), so the users' upstream
+    budget is shared fairly between tokens."""
     settings = request.app[SETTINGS]
-    token, name = settings.api_token, "API_TOKEN"
-    admin = request.path.startswith(("/api/warmer/", "/api/admin/"))
-    if admin and settings.admin_token is not None:
-        token, name = settings.admin_token, "ADMIN_TOKEN"
-    elif request.path.startswith("/api/admin/"):
-        return await handler(request)  # it answers 403 itself: no ADMIN_TOKEN, no admin calls
-    if token is None or request.method == "OPTIONS" or not request.path.startswith("/api/"):
+    path = request.path
+    if request.method == "OPTIONS" or not path.startswith("/api/") or path == OPENAPI_PATH:
         return await handler(request)
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        value.strip().encode(), token.reveal().encode()
-    ):
-        raise Unauthorized(f"send Authorization: Bearer <{name}>", field="Authorization")
-    return await handler(request)
+    if path.startswith(("/api/warmer/", "/api/admin/")):
+        admin = settings.admin_token
+        if admin is not None:
+            if not hmac.compare_digest(_bearer(request).encode(), admin.reveal().encode()):
+                raise Unauthorized(
+                    "send Authorization: Bearer <ADMIN_TOKEN>", field="Authorization"
+                )
+            return await handler(request)
+        if path.startswith("/api/admin/"):
+            return await handler(request)  # it answers 403 itself: no ADMIN_TOKEN, no admin calls
+    tokens = settings.api_tokens
+    if not tokens:
+        return await handler(request)
+    grant = tokens.find(_bearer(request))
+    if grant is None:
+        raise Unauthorized("send Authorization: Bearer <API_TOKEN>", field="Authorization")
+    if grant.projects is not None and path.startswith("/api/warmer/"):
+        raise Forbidden(
+            f"the API token {grant.name!r} reads only some projects, and the warmer's status "
+            "names every project: use ADMIN_TOKEN or a token for every project"
+        )
+    request[GRANT] = grant
+    with running_as(user(grant.name)):
+        return await handler(request)

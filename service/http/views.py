@@ -15,6 +15,7 @@ from service.analytics.query import parse_query_bytes
 from service.analytics.service import AnswerKind
 from service.http.appkeys import ANALYTICS, CORE, SETTINGS
 from service.http.jsonio import read_body
+from service.http.middlewares import check_project
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,6 +28,7 @@ def answer_view(kind: AnswerKind) -> Handler:
         query = parse_query_bytes(
             await read_body(request, settings.max_body_bytes), settings.max_range_days
         )
+        check_project(request, query.project_id)
         answer, status = await request.app[ANALYTICS].answer(kind, query)
         request.app[CORE].popularity.bump(kind, query.canonical())
         if settings.metrics_enabled:

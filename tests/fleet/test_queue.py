@@ -96,3 +96,41 @@ async def test_a_larger_work_stands_back_while_a_smaller_waits_in_another_proces
     clock.now += 10
     assert await small._take(True, 1) == 0
     assert await big._take(False, 50) == 0  # background never holds the head
+
+
+async def test_turns_are_shared_fairly_between_clients_then_by_work() -> None:
+    """One client's ten small waiters do not hold up another's larger one for all ten: the
+    turns alternate, and a client that joins late starts level, not with idle credit."""
+    turns, order = Turns(), []
+
+    async def waiter(name: str, client: str, work: float) -> None:
+        async with turns.turn(work, lambda: {client}):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with turns.turn(0, lambda: {"greedy"}):
+        tasks = [asyncio.create_task(waiter(f"g{i}", "greedy", 1)) for i in range(6)]
+        await asyncio.sleep(0)
+        tasks += [asyncio.create_task(waiter(f"w{i}", "week", 8)) for i in range(2)]
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    # The week's client joins level with greedy's (one turn each): ties go by work, so g0
+    # first; then the week's waiters alternate with greedy's, despite their larger work.
+    assert order == ["g0", "w0", "g1", "w1", "g2", "g3", "g4", "g5"]
+
+
+async def test_a_fetch_two_clients_wait_for_goes_at_the_turn_of_the_one_it_is_due_to() -> None:
+    turns, order = Turns(), []
+    shared = {"greedy"}
+
+    async def waiter(name: str, clients: set[str]) -> None:
+        async with turns.turn(1, lambda: clients):
+            order.append(name)
+
+    async with turns.turn(0, lambda: {"greedy"}):
+        tasks = [asyncio.create_task(waiter(f"g{i}", {"greedy"})) for i in range(3)]
+        tasks.append(asyncio.create_task(waiter("shared", shared)))
+        await asyncio.sleep(0)
+        shared.add("week")  # the other client joins the greedy one's fetch while it waits
+    await asyncio.gather(*tasks)
+    assert order[0] == "shared"
