@@ -59,6 +59,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+_NOTHING: Any = object()  # no item taken after a batch of access lines
+
+
 class _Writer(logging.handlers.QueueListener):
     """The writer thread: log records are formatted here; access lines come ready-made and
     are written in batches (one write for all those waiting), so a busy process makes a
@@ -74,7 +77,8 @@ class _Writer(logging.handlers.QueueListener):
         if not isinstance(record, str):
             super().handle(record)
             return
-        lines, after = [record], None
+        # `_NOTHING`, not None, while nothing else was taken: None is the stop sentinel.
+        lines, after = [record], _NOTHING
         while len(lines) < self.BATCH:
             try:
                 item = self.records.get_nowait()
@@ -89,7 +93,7 @@ class _Writer(logging.handlers.QueueListener):
         stream.flush()
         if after is self._sentinel:  # type: ignore[attr-defined]
             self.records.put_nowait(after)  # the monitor loop stops on it
-        elif after is not None:
+        elif after is not _NOTHING:
             super().handle(after)
 
 

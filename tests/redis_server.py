@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -62,8 +63,19 @@ class RedisServer:
         client.close()
         return self
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the server: SIGSTOP / SIGCONT pause and resume it; SIGKILL ends it, and
+        its data with it (no persistence), so `start()` brings it back empty on this port."""
+        if self._proc is None:
+            return
+        self._proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self._proc.wait(10)
+            self._proc = None
+
     def stop(self) -> None:
         if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
             self._proc.terminate()
             self._proc.wait(10)
             self._proc = None
