@@ -20,12 +20,12 @@ from service.store.base import Store, Watchers
 from service.store.fallback import FallbackStore
 from service.store.keys import Keys
 from service.store.memory import MemoryStore
-from service.store.redis import RedisStore
+from service.store.redis import Pool, RedisStore
 
 log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 0.5  # seconds per command; Redis answers in well under 1 ms when healthy
-REDIS_POOL_WAIT = 1.0  # seconds a burst may queue for one of the pool's connections
+REDIS_POOL_WAIT = 1.0  # seconds a burst queues for a connection before it queues again
 REDIS_CONNECTIONS = 64  # per process; a burst queues for a connection instead of failing
 REDIS_HEALTH_CHECK = 30  # seconds idle before a pooled connection is pinged on reuse
 
@@ -37,7 +37,7 @@ async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
         log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
         yield MemoryStore(max_bytes=_bound(settings))
         return
-    pool = aioredis.BlockingConnectionPool.from_url(
+    pool = Pool.from_url(
         settings.redis_url.reveal(),
         max_connections=REDIS_CONNECTIONS,
         timeout=REDIS_POOL_WAIT,

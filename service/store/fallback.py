@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.store.leases import ScriptedLeases
 from service.store.memory import MemoryStore
-from service.store.redis import RedisStore
+from service.store.redis import PoolBusy, RedisStore
 from service.store.script import Script, ScriptArg
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROBE_EVERY = 1.0  # seconds between pings while degraded: recovery within about this long
+# Releases made while degraded, given back on Redis when it answers again. Past this many the
+# oldest go: their leases on Redis (15 s TTL, not renewed meanwhile) have lapsed by then.
+OWED_RELEASES = 4096
 # Unreachable, slow, or refusing writes (full under `noeviction`, a replica after failover):
 # each means this process cannot use Redis now, so it goes degraded until a probe answers.
 _DOWN = (
@@ -52,6 +56,7 @@ class FallbackStore(ScriptedLeases):
         self._redis = redis
         self._local = local
         self._probe: asyncio.Task[None] | None = None
+        self._owed: deque[tuple[list[str], str]] = deque(maxlen=OWED_RELEASES)
         self.degraded = False
 
     @property
@@ -62,9 +67,14 @@ class FallbackStore(ScriptedLeases):
     async def _call(
         self, on_redis: Callable[[], Awaitable[T]], on_local: Callable[[], Awaitable[T]]
     ) -> T:
-        if not self.degraded:
+        while not self.degraded:
             try:
                 return await on_redis()
+            except PoolBusy:
+                # Every connection in use for REDIS_POOL_WAIT: this process is busy (a burst
+                # of cold asks), not Redis down. Queue again, unless the commands holding
+                # them failed meanwhile and sent the process degraded.
+                continue
             except _DOWN as exc:
                 self._degrade(exc)
             except RedisError as exc:
@@ -73,6 +83,7 @@ class FallbackStore(ScriptedLeases):
                 # This one call is answered from the in-process store (a value it cannot read
                 # is a miss, refetched and written over), and the error is logged.
                 log.error("redis refused a command (%s: %s)", type(exc).__name__, exc)
+                break
         return await on_local()
 
     def _degrade(self, exc: BaseException) -> None:
@@ -89,13 +100,41 @@ class FallbackStore(ScriptedLeases):
         while True:
             await asyncio.sleep(PROBE_EVERY)
             try:
+                # Connections left idle by the outage may be dead: on a restarted Redis each
+                # would fail its next command and send the process back here, once per
+                # connection. Nothing else uses them while degraded; reconnect them all.
+                await self._redis.drop_idle_connections()
                 await self._redis.ping()
-            except _DOWN:
+                await self._release_owed()
+            except (*_DOWN, PoolBusy):
                 continue
             log.warning("redis is back: leaving the in-process store")
             self._local.clear()  # what it held may be older than Redis's copy
             self.degraded = False
             return
+
+    async def release(self, keys: Sequence[str], token: str) -> int:
+        released = await super().release(keys, token)
+        if self.degraded:
+            # Released in memory only: a lease its holder took on Redis before the outage
+            # still holds there, and would keep the fleet waiting out its TTL once Redis is
+            # back. Owed to Redis until then (compare-and-delete: a lease since taken by
+            # another holder is left alone).
+            self._owed.append((list(keys), token))
+        return released
+
+    async def _release_owed(self) -> None:
+        """Give back on Redis what was released while degraded, before anyone can wait on it
+        (a waiter is woken by a notification, not by a lease lapsing)."""
+        while self._owed:
+            keys, token = self._owed[0]
+            try:
+                await self._redis.release(keys, token)
+            except _DOWN:
+                raise  # down again: the rest wait for the next probe
+            except RedisError as exc:  # about this call alone: that lease lapses by itself
+                log.error("redis refused a command (%s: %s)", type(exc).__name__, exc)
+            self._owed.popleft()
 
     async def get(self, key: str) -> bytes | None:
         return await self._call(lambda: self._redis.get(key), lambda: self._local.get(key))

@@ -16,12 +16,29 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from service.store.base import Watchers, ms
 from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg
 
 log = logging.getLogger(__name__)
+
+
+class PoolBusy(RedisError):
+    """Every connection of the pool stayed in use for its whole wait: this process is busy,
+    which says nothing about Redis (redis-py calls it a ConnectionError, like a dead server)."""
+
+
+class Pool(aioredis.BlockingConnectionPool):
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError):  # the wait, not a connect
+                raise PoolBusy("no connection of the pool came free in time") from exc
+            raise
 
 
 class RedisStore(ScriptedLeases):
@@ -87,6 +104,12 @@ class RedisStore(ScriptedLeases):
 
     async def ping(self) -> None:
         await self._r.ping()
+
+    async def drop_idle_connections(self) -> None:
+        """Close the pool's idle connections; each reconnects when next used. After an
+        outage any of them may be dead (a restarted Redis closed it) without the pool
+        noticing until a command fails on it."""
+        await self._r.connection_pool.disconnect(inuse_connections=False)
 
     async def start(self) -> None:
         """Subscribe once for every waiter of this process, before anyone can wait.
