@@ -14,6 +14,9 @@ BENCHMARKS = (
     "probing",
     "ratelimit",
     "dashboard",
+    "fairshare",
+    "loopstall",
+    "soak",
 )
 
 

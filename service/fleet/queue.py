@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import itertools
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
-from dataclasses import dataclass
 
 UNSIZED = 1.0  # work of a request outside any sized fetch, and the least any counts as
 
@@ -47,80 +47,95 @@ def sizing(work_left: Callable[[], float]) -> Iterator[None]:
         _work.reset(token)
 
 
-Clients = Callable[[], Collection[str]]  # whom a waiter works for now (it may change)
+Clients = Callable[[], Collection[str]]  # whom a waiter works for (read as it queues)
+ANYONE = frozenset({""})  # the client of work that names none (one token, or background)
 
 
 def _nobody() -> Collection[str]:
     return ()
 
 
-@dataclass(slots=True)
-class _Waiter:
-    work: float
-    arrival: int
-    clients: Clients
-    granted: asyncio.Future[None]
-
-
 class Turns:
     """One turn at a time, handed to the waiter whose client has had the fewest turns, then
-    the one with the least work, then the earliest."""
+    the one with the least work, then the earliest.
+
+    Each client has its own heap by (work, arrival); a waiter working for several clients
+    (a fetch they share) sits in each of theirs, and takes the turn of the least served.
+    Whom a waiter works for is read when it queues: a client joining a fetch while it waits
+    counts from the fetch's next page on. A turn costs O(clients + log waiters).
+    """
 
     def __init__(self) -> None:
         self._busy = False
-        self._queue: list[_Waiter] = []  # a few hundred at most: scanned once per turn
-        self._arrivals = itertools.count()
+        self._heaps: dict[str, list[tuple[float, int, asyncio.Future[None], frozenset[str]]]] = {}
+        self._live: dict[str, int] = {}  # waiters queued per client
         self._served: dict[str, int] = {}  # turns per client since the queue was last empty
+        self._arrivals = itertools.count()
+        self._waiting = 0
 
     @contextlib.asynccontextmanager
     async def turn(self, work: float, clients: Clients = _nobody) -> AsyncIterator[None]:
+        mine = frozenset(clients()) or ANYONE
         if self._busy:
-            self._level(clients())
+            self._level(mine)
             granted = asyncio.get_running_loop().create_future()
-            self._queue.append(_Waiter(work, next(self._arrivals), clients, granted))
+            entry = (work, next(self._arrivals), granted, mine)
+            for c in mine:
+                heapq.heappush(self._heaps.setdefault(c, []), entry)
+                self._live[c] = self._live.get(c, 0) + 1
+            self._waiting += 1
             try:
                 await granted
             except asyncio.CancelledError:
                 if granted.done() and not granted.cancelled():
                     self._pass_on()  # the turn came just as this waiter was cancelled
-                raise  # else its entry stays, done, and _pass_on drops it
+                else:
+                    self._left(mine)  # its entries stay, done, and _pass_on skips them
+                raise
         else:
             self._busy = True
-            self._charge(clients())
+            self._charge(mine)
         try:
             yield
         finally:
             self._pass_on()
 
     def waiting(self) -> int:
-        return sum(1 for w in self._queue if not w.granted.done())
+        return self._waiting
 
-    def _share(self, clients: Collection[str]) -> int:
-        """Turns had by the least served of `clients`: a fetch two clients wait for goes at
-        the turn of the one it is most due to."""
-        return min((self._served.get(c, 0) for c in clients), default=0)
-
-    def _level(self, clients: Collection[str]) -> None:
-        """A client with nothing waiting starts no lower than the least served one waiting."""
-        waiting = {c for w in self._queue if not w.granted.done() for c in w.clients()}
-        floor = self._share(waiting) if waiting else 0
+    def _left(self, clients: frozenset[str]) -> None:
+        self._waiting -= 1
         for c in clients:
-            if c not in waiting:
+            self._live[c] -= 1
+
+    def _level(self, clients: frozenset[str]) -> None:
+        """A client with nothing queued starts no lower than the least served one queued."""
+        queued = [self._served.get(c, 0) for c, n in self._live.items() if n]
+        floor = min(queued, default=0)
+        for c in clients:
+            if not self._live.get(c):
                 self._served[c] = max(self._served.get(c, 0), floor)
 
-    def _charge(self, clients: Collection[str]) -> None:
-        if clients:
-            due = min(clients, key=lambda c: self._served.get(c, 0))
-            self._served[due] = self._served.get(due, 0) + 1
+    def _charge(self, clients: frozenset[str]) -> None:
+        due = min(clients, key=lambda c: self._served.get(c, 0))
+        self._served[due] = self._served.get(due, 0) + 1
+
+    def _top(self, client: str) -> tuple[float, int]:
+        heap = self._heaps[client]
+        while heap[0][2].done():  # granted through another client's heap, or cancelled
+            heapq.heappop(heap)
+        return heap[0][:2]
 
     def _pass_on(self) -> None:
-        self._queue = [w for w in self._queue if not w.granted.done()]
-        if not self._queue:
+        queued = [c for c, n in self._live.items() if n]
+        if not queued:
             self._busy = False
-            self._served.clear()  # contention is over: the next starts level
+            self._heaps.clear()  # the next contention starts level
+            self._live.clear()
+            self._served.clear()
             return
-        served = [(self._share(w.clients()), w.work, w.arrival, w) for w in self._queue]
-        *_, chosen = min(served, key=lambda entry: entry[:3])
-        self._queue.remove(chosen)
-        self._charge(chosen.clients())
-        chosen.granted.set_result(None)
+        chosen = min(queued, key=lambda c: (self._served.get(c, 0), *self._top(c)))
+        *_, granted, clients = heapq.heappop(self._heaps[chosen])
+        self._left(clients)
+        self._charge(clients)
+        granted.set_result(None)

@@ -121,16 +121,16 @@ async def test_turns_are_shared_fairly_between_clients_then_by_work() -> None:
 
 async def test_a_fetch_two_clients_wait_for_goes_at_the_turn_of_the_one_it_is_due_to() -> None:
     turns, order = Turns(), []
-    shared = {"greedy"}
 
-    async def waiter(name: str, clients: set[str]) -> None:
-        async with turns.turn(1, lambda: clients):
+    async def waiter(name: str, clients: set[str], work: float) -> None:
+        async with turns.turn(work, lambda: clients):
             order.append(name)
 
     async with turns.turn(0, lambda: {"greedy"}):
-        tasks = [asyncio.create_task(waiter(f"g{i}", {"greedy"})) for i in range(3)]
-        tasks.append(asyncio.create_task(waiter("shared", shared)))
+        tasks = [asyncio.create_task(waiter(f"g{i}", {"greedy"}, 1)) for i in range(3)]
+        # A larger fetch both clients wait for: by work alone it would go last.
+        tasks.append(asyncio.create_task(waiter("shared", {"greedy", "week"}, 5)))
         await asyncio.sleep(0)
-        shared.add("week")  # the other client joins the greedy one's fetch while it waits
     await asyncio.gather(*tasks)
-    assert order[0] == "shared"
+    assert order == ["g0", "shared", "g1", "g2"]
+    assert turns.waiting() == 0
