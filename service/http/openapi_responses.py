@@ -60,8 +60,9 @@ BODY_ERRORS = {
 }
 UPSTREAM_ERRORS = {
     "502": problem(
-        "Voiceflow rejected the configured key or the query: a configuration "
-        "problem that retrying will not fix."
+        "Voiceflow rejected the configured key or the query (a configuration problem that "
+        "retrying will not fix), or answered something its API does not allow (type "
+        ".../upstream-bad-answer; `detail` names the problem, and nothing of it was kept)."
     ),
     "503": problem(
         "Voiceflow is rate limiting, failing or busy and nothing cached can be served, or the "
