@@ -21,31 +21,33 @@ from service.store.script import Script, ScriptArg, as_argv
 
 SWEEP_EVERY = 1024  # writes between sweeps of expired keys: bounded memory, amortised cost
 EVICT_TO = 0.9  # past its bound, the store evicts down to this share of it
-ENTRY_OVERHEAD = 120  # bytes a dict entry, its tuple and the bytes object cost beyond the data
+ENTRY_OVERHEAD = 250  # bytes a key's entry, its tuple, key and value objects cost beyond data
+MEMBER_OVERHEAD = 100  # bytes a sorted set's member costs beyond its text (str, int, slot)
 
 
 class KeySpace:
     """Values with expiries on a monotonic clock; the Space a twin works in.
 
-    Bounded like a Redis with `maxmemory` and `allkeys-lru`: past `max_bytes` of stored
-    values, the least recently used values go first (a dict keeps keys in the order they
-    were last used). Only plain values count, and only cached ones go: leases, and the
-    scripts' hashes and sorted sets (buckets, scores), are small and the fleet's state."""
+    Bounded like a Redis with `maxmemory` and `volatile-lru`: past `max_bytes`, the least
+    recently used values that expire go first (a dict keeps keys in the order they were last
+    used): cached bytes, and the catalogues (sorted sets of hints, as large as what they
+    list). Leases stay, and so does what never expires (popularity scores): the fleet's
+    state. Each value's cost is reckoned once, when it is put."""
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, max_bytes: int | None = None
     ) -> None:
-        self._data: dict[str, tuple[object, float]] = {}  # key -> (value, expires at)
+        self._data: dict[str, tuple[object, float, int]] = {}  # key -> (value, expires, cost)
         self._clock = clock
         self._max = max_bytes
-        self.used = 0  # bytes of plain values (and their keys) held
+        self.used = 0  # bytes held, as _size reckons them
 
     def get(self, key: str) -> object | None:
         item = self._data.pop(key, None)
         if item is None:
             return None
         if item[1] <= self._clock():
-            self.used -= _size(key, item[0])
+            self.used -= item[2]
             return None
         self._data[key] = item  # now the most recently used
         return item[0]
@@ -53,9 +55,10 @@ class KeySpace:
     def put(self, key: str, value: object, ttl: float | None = None) -> None:
         old = self._data.pop(key, None)
         if old is not None:
-            self.used -= _size(key, old[0])
-        self._data[key] = (value, math.inf if ttl is None else self._clock() + ttl)
-        self.used += _size(key, value)
+            self.used -= old[2]
+        cost = _size(key, value)
+        self._data[key] = (value, math.inf if ttl is None else self._clock() + ttl, cost)
+        self.used += cost
         if len(self._data) % SWEEP_EVERY == 0:
             self._sweep()
         if self._max is not None and self.used > self._max:
@@ -64,7 +67,7 @@ class KeySpace:
     def delete(self, key: str) -> None:
         item = self._data.pop(key, None)
         if item is not None:
-            self.used -= _size(key, item[0])
+            self.used -= item[2]
 
     def ttl(self, key: str) -> float | None:
         if self.get(key) is None:
@@ -79,26 +82,32 @@ class KeySpace:
     def _sweep(self) -> None:
         """Drop expired values so the dict cannot grow with dead keys."""
         now = self._clock()
-        for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
+        for key in [k for k, (_, expires, _) in self._data.items() if expires <= now]:
             self.delete(key)
 
     def _evict(self, limit: int) -> None:
-        """The least recently used plain values go until what is held fits in `limit` (below
-        the bound, so that evicting is occasional, not a scan on every write past it)."""
+        """The least recently used values that expire go until what is held fits in `limit`
+        (below the bound, so that evicting is occasional, not a scan on every write past it);
+        leases stay."""
         excess, doomed = self.used - limit, []
-        for key, (value, _) in self._data.items():
+        for key, (_, expires, cost) in self._data.items():
             if excess <= 0:
                 break
-            if isinstance(value, bytes) and not key.endswith(LEASE_SUFFIX):
+            if cost and expires != math.inf and not key.endswith(LEASE_SUFFIX):
                 doomed.append(key)
-                excess -= _size(key, value)
+                excess -= cost
         for key in doomed:
             self.delete(key)
 
 
 def _size(key: str, value: object) -> int:
-    """What a plain value costs the bound (its bytes, its key, a dict entry); others: 0."""
-    return len(value) + len(key) + ENTRY_OVERHEAD if isinstance(value, bytes) else 0
+    """What a value costs the bound: bytes and their key and entry; a sorted set (a dict of
+    member -> score) its members and theirs. Others (a bucket, a lease's token) are small."""
+    if isinstance(value, bytes):
+        return len(value) + len(key) + ENTRY_OVERHEAD
+    if isinstance(value, dict):
+        return len(key) + ENTRY_OVERHEAD + sum(len(m) + MEMBER_OVERHEAD for m in value)
+    return 0
 
 
 class MemoryStore(ScriptedLeases):

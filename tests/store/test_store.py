@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 from service.store.base import Store
-from service.store.memory import ENTRY_OVERHEAD, KeySpace
+from service.store.memory import ENTRY_OVERHEAD, MEMBER_OVERHEAD, KeySpace
 from service.store.script import Script, Space
 
 
@@ -110,7 +110,7 @@ async def test_plain_stores_are_never_degraded(store: Store) -> None:
 
 def test_the_in_process_store_is_bounded_least_recently_used_first() -> None:
     """Past its bound, the least recently used values go; the scripts' state stays."""
-    space = KeySpace(max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2) + 200)
+    space = KeySpace(max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2) + 300)
     space.put("h0", object())  # a script's hash: never evicted, not counted
     space.put("day:lease", b"t", 60)  # the least recently used of all, but a lease: kept
     for n in range(10):
@@ -121,9 +121,28 @@ def test_the_in_process_store_is_bounded_least_recently_used_first() -> None:
     assert space.get("k0") is not None and space.get("k10") is not None
     assert space.get("h0") is not None and space.get("day:lease") == b"t"
     space.delete("day:lease")
-    assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 200
+    assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 300
     space.delete("k0")
     space.put("k10", b"z", 60)  # replaced: counted once, at its new size
     assert space.used == sum(
         len(k) + 1000 + ENTRY_OVERHEAD for k in ("k3", "k4", "k5", "k6", "k7", "k8", "k9")
     ) + (3 + 1 + ENTRY_OVERHEAD)
+
+
+def test_the_bound_counts_catalogues_and_evicts_them_but_not_what_never_expires() -> None:
+    """A catalogue (a sorted set of hints, with an expiry) costs its members and may go;
+    popularity scores (no expiry) stay, whatever they cost; a mutated set is reckoned anew."""
+    members = {f"member-{i:04d}": i for i in range(100)}
+    cost = len("cat") + ENTRY_OVERHEAD + sum(len(m) + MEMBER_OVERHEAD for m in members)
+    space = KeySpace(max_bytes=3 * cost + 3)  # "scores" is 3 characters longer than "cat"
+    space.put("scores", dict(members))  # no expiry: the fleet's state
+    space.put("cat", dict(members), 60)
+    assert space.used == 2 * cost + 3
+    grown = {**members, "member-0100": 100}
+    space.put("cat", grown, 60)  # recorded again, larger: counted at its new size only
+    assert space.used == 2 * cost + 3 + len("member-0100") + MEMBER_OVERHEAD
+    space.put("cat2", dict(members), 60)
+    space.put("cat3", dict(members), 60)  # past the bound: the oldest catalogue goes
+    assert space.get("cat") is None
+    assert space.get("scores") is not None and space.get("cat3") is not None
+    assert space.used <= 3 * cost + 3
