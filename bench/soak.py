@@ -31,8 +31,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.env import KEY
 from bench.workload import project_id
-from tests.processes import start_service
+from tests.processes import start_service, start_simulator
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 BOUND_MB = 32  # CACHE_MEMORY_MAX_MB
@@ -188,8 +189,14 @@ def main() -> None:
         "UPSTREAM_BURST": str(RATE // 2),
         "LOG_LEVEL": "ERROR",
     }
+    # SOAK_SIMULATOR=process: the simulator in a process of its own, as Voiceflow would be,
+    # so the service's RSS holds none of the simulator's own caches (demo mode's ~75 MiB).
+    sim = start_simulator(KEY) if os.environ.get("SOAK_SIMULATOR") == "process" else None
+    if sim is not None:
+        env |= {"VOICEFLOW_API_KEY": KEY, "VOICEFLOW_ANALYTICS_URL": sim.url}
+    upstream = "a simulator process" if sim else "bundled simulator"
     print(
-        f"embedded service (in-process store, bundled simulator), CACHE_MEMORY_MAX_MB="
+        f"embedded service (in-process store, {upstream}), CACHE_MEMORY_MAX_MB="
         f"{BOUND_MB}, UPSTREAM_RATE_PER_SECOND={RATE}; {CLIENTS} clients for {SECONDS:.0f} s, "
         f"{POPULAR_SHARE:.0%} of asks among {POPULAR} popular questions, the rest new "
         f"(over {PROJECTS} projects); RSS sampled every {SAMPLE_SECONDS:.0f} s"
@@ -199,6 +206,8 @@ def main() -> None:
         report(*asyncio.run(soak(service.url, service.proc.pid)))
     finally:
         service.stop()
+        if sim is not None:
+            sim.stop()
 
 
 if __name__ == "__main__":
