@@ -17,6 +17,7 @@ BENCHMARKS = (
     "fairshare",
     "loopstall",
     "soak",
+    "workers",
 )
 
 

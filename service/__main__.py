@@ -1,4 +1,5 @@
-"""`python -m service`: read settings from the environment and serve."""
+"""`python -m service`: read settings from the environment and serve. With WEB_CONCURRENCY
+above 1 and REDIS_URL set, it is the parent of that many web processes (`service/workers.py`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ import logging
 import os
 import sys
 
-from aiohttp import web
-
-from service import logs
-from service.app import create_app
+from service import logs, workers
 from service.config.settings import Settings, SettingsError
+from service.config.worker import ALONE, Worker
 
 SHUTDOWN_SECONDS = 10.0  # in-flight requests get this long after SIGTERM (platforms allow 30)
+log = logging.getLogger("service")
 
 
 def main() -> None:
@@ -22,16 +22,40 @@ def main() -> None:
         print(f"vf-analytics-cache: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     logs.configure(settings.log_level, settings.log_format)
-    log = logging.getLogger("service")
-    log.info("starting with %s", settings.describe())
-    log.info("serving on http://%s:%d", settings.host, settings.port)
+    worker = Worker.from_env(os.environ)  # set when a parent started this process
+    if worker is None:
+        log.info("starting with %s", settings.describe())
+    if worker is None and settings.web_concurrency > 1:
+        if settings.redis_url is not None:
+            raise SystemExit(workers.supervise(settings.web_concurrency, SHUTDOWN_SECONDS))
+        log.warning(
+            "WEB_CONCURRENCY=%d ignored: serving from this one process, as REDIS_URL is not set. "
+            "The in-process store is per process: %d processes would each keep their own cache, "
+            "single flight and upstream budget (%d times the rate). Set REDIS_URL to run several.",
+            *(settings.web_concurrency,) * 3,
+        )
+    serve(settings, worker)
+
+
+def serve(settings: Settings, worker: Worker | None) -> None:
+    # Imported here: a parent of workers never serves, and stays small without them.
+    from aiohttp import web
+
+    from service.app import create_app
+
+    app = create_app(settings, worker or ALONE)
+    if worker is not None:
+        app.cleanup_ctx.append(workers.orphan_watch)
+    where = "" if worker is None else f" as worker {worker.marker} (pid {os.getpid()})"
+    log.info("serving on http://%s:%d%s", settings.host, settings.port, where)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         access_log=None,
         print=None,
         shutdown_timeout=SHUTDOWN_SECONDS,
+        reuse_port=True if worker else None,  # None: aiohttp's default, as with no workers
     )
 
 

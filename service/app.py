@@ -10,10 +10,11 @@ import aiohttp_cors
 from aiohttp import web
 
 from service.config.settings import Settings
+from service.config.worker import ALONE, Worker
 from service.core import open_core
 from service.exports.pool import RenderPool
 from service.http.access import access_middleware
-from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE
+from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE, WORKER
 from service.http.middlewares import api_token
 from service.http.ops import sampler as ops_sampler
 from service.http.routes import setup_routes
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 EXPORT_RENDERS = 2  # export worker processes: renders at once; the rest queue briefly
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, worker: Worker = ALONE) -> web.Application:
+    """The web app; `worker` is its slot when it is one of a host's WEB_CONCURRENCY."""
     app = web.Application(
         # With no token configured the token check is left out entirely: every hit pays for
         # each middleware layer.
@@ -34,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
+    app[WORKER] = worker
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(ops_sampler)  # after lifecycle: it reads the core's budget
     setup_routes(app)

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Top to bottom. A module may import from its own layer and the layers below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("service.app", "service.__main__"),
+    ("service.app", "service.__main__", "service.workers"),
     ("service.http",),
     ("warmer",),
     ("service.core",),

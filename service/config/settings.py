@@ -1,6 +1,5 @@
 """Settings read once from the environment (twelve-factor), validated as a whole. Each field
-declares its variable, kind, default and help once; `from_env`, the error messages and the
-README's configuration table (`markdown_table`) all come from those declarations."""
+declares its variable, kind, default and help once; parsing, errors and the README table follow."""
 
 from __future__ import annotations
 
@@ -45,6 +44,13 @@ class Settings:
         help="TCP port the web process listens on (the Procfile passes it).",
     )
     host: str = setting("HOST", Host(), default="0.0.0.0", help="Interface the web process binds.")
+    web_concurrency: int = setting(
+        "WEB_CONCURRENCY",
+        Int(1, 64),
+        default=1,
+        help="Web processes on this host, all on PORT (`SO_REUSEPORT`), under a parent that "
+        "restarts one that dies and passes SIGTERM on. Needs REDIS_URL (else one process).",
+    )
     redis_url: Secret | None = setting(
         "REDIS_URL",
         RedisUrl(),
@@ -55,8 +61,7 @@ class Settings:
         "VOICEFLOW_API_KEY",
         ApiKey(),
         default=None,
-        help="Voiceflow API key (`VF.DM.…` or `VF.WS.…`). "
-        "Empty: demo data from the bundled simulator.",
+        help="Voiceflow API key (`VF.DM.…`, `VF.WS.…`). Empty: the bundled simulator's demo data.",
     )
     voiceflow_url: str = setting(
         "VOICEFLOW_ANALYTICS_URL",
@@ -81,8 +86,7 @@ class Settings:
         "CACHE_LOCAL_SECONDS",
         NON_NEGATIVE,
         default=1.0,
-        help="How stale a hot answer kept in process memory may be (skipping Redis); 0 turns "
-        "the in-process copy off.",
+        help="How long a hot answer may be served from process memory (skipping Redis); 0: never.",
     )
     settle: float = setting(
         "CACHE_SETTLE_SECONDS",
@@ -94,8 +98,7 @@ class Settings:
         "CACHE_OPEN_DAY_TTL_SECONDS",
         POSITIVE,
         default=60.0,
-        help="How long rows of an open day (today, or inside the settle delay) are reused "
-        "before they are fetched again.",
+        help="How long an open day's rows (today, or inside the settle delay) are reused.",
     )
     closed_day_ttl: float = setting(
         "CACHE_CLOSED_DAY_TTL_SECONDS",
@@ -157,8 +160,7 @@ class Settings:
         "UPSTREAM_RATE_PER_SECOND",
         POSITIVE,
         default=10.0,
-        help="Upstream requests per second for the whole fleet (every process and the "
-        "warmer), per Voiceflow API key.",
+        help="Upstream requests/s for the whole fleet (every process and the warmer), per API key.",
     )
     upstream_rate_max: float | None = setting(
         "UPSTREAM_RATE_MAX_PER_SECOND",
@@ -179,8 +181,7 @@ class Settings:
         "UPSTREAM_BACKGROUND_SHARE",
         SHARE,
         default=0.5,
-        help="Share of the rate that background refreshes and warming may use; users' misses "
-        "always come first.",
+        help="Share of the rate background refreshes and warming may use; users' misses first.",
     )
     upstream_max_wait: float = setting(
         "UPSTREAM_MAX_WAIT_SECONDS",
@@ -193,8 +194,7 @@ class Settings:
         "UPSTREAM_FALLBACK_SHARE",
         SHARE,
         default=0.25,
-        help="Share of the fleet's upstream rate one process uses on its own while it cannot "
-        "reach Redis.",
+        help="Share of the fleet's upstream rate a process uses alone while Redis is unreachable.",
     )
     upstream_concurrency: int = setting(
         "UPSTREAM_CONCURRENCY",

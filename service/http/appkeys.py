@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service.analytics.service import Analytics
 from service.config.settings import Settings
+from service.config.worker import Worker
 from service.core import Core
 from service.exports.pool import RenderPool
 from service.http.ops_history import History
@@ -17,4 +18,5 @@ CORE = web.AppKey("core", Core)  # everything below is part of it, kept for shor
 STORE = web.AppKey("store", Store)
 ANALYTICS = web.AppKey("analytics", Analytics)
 EXPORTS = web.AppKey("exports", RenderPool)
+WORKER = web.AppKey("worker", Worker)  # which of the host's web processes this is
 OPS_HISTORY = web.AppKey("ops_history", History)  # this process's last minutes, for GET /ops

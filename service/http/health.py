@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from aiohttp import web
 
-from service.http.appkeys import CORE, SETTINGS, SOURCE, STORE
+from service.http.appkeys import CORE, SETTINGS, SOURCE, STORE, WORKER
 from service.http.jsonio import json_response
 from service.timefmt import iso_utc
 from warmer.state import heartbeat_age
 
 
 async def health(request: web.Request) -> web.StreamResponse:
-    """Liveness: the process answers. Says which store and data source it runs with."""
+    """Liveness: the process answers. Says which store and data source it runs with, and
+    which of the host's web processes (WEB_CONCURRENCY) answered."""
     store = request.app[STORE]
+    worker = request.app[WORKER]
     return json_response(
         {
             "status": "ok",
@@ -23,6 +26,7 @@ async def health(request: web.Request) -> web.StreamResponse:
             "degraded": store.degraded,
             "source": request.app[SOURCE],
             "embedded": _embedded(request),
+            "worker": {"index": worker.index, "pid": os.getpid(), "of": worker.of},
         }
     )
 
@@ -105,6 +109,10 @@ def _embedded(request: web.Request) -> list[str]:
     notes = []
     if settings.redis_url is None:
         notes.append("in-process store (no REDIS_URL): cache is per process")
+        if settings.web_concurrency > 1:
+            notes.append(
+                f"one process, not WEB_CONCURRENCY={settings.web_concurrency}: needs REDIS_URL"
+            )
     if settings.voiceflow_api_key is None:
         notes.append("demo data from the bundled Voiceflow simulator (no VOICEFLOW_API_KEY)")
     return notes

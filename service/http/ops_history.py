@@ -135,6 +135,10 @@ async def sampling(
     try:
         yield
     finally:
-        task.cancel()
+        # Python 3.11's asyncio.wait_for (inside redis-py) loses a cancel that lands as the
+        # reply arrives, and the loop would sample on: cancel again until it has ended.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
         with suppress(asyncio.CancelledError):
             await task
