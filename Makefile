@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest bench sample-report system-deps clean
+.PHONY: run test lint typecheck pytest bench sample-report openapi system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required" >&2; exit 1; }
@@ -20,12 +20,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m service
 
-## system-deps: redis-server, poppler-utils (pdftoppm) and chromium for the tests, from Debian's packages
+## system-deps: redis-server, poppler-utils (pdftoppm), chromium, promtool, node and npm for the tests, from Debian's packages
 system-deps:
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -54,6 +56,11 @@ bench: $(STAMP) system-deps
 ## sample-report: re-render docs/sample-report-*.png from the demo data (a 30-day PDF export)
 sample-report: $(STAMP) system-deps
 	$(BIN)/python -m bench.sample_report
+
+## openapi: write openapi.json from the code (the default deployment's document), then the TypeScript client's types from it
+openapi: $(STAMP) system-deps
+	$(BIN)/python -m service.http.openapi_file
+	cd clients/typescript && { test -d node_modules || npm ci --no-audit --no-fund; } && npm run --silent generate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

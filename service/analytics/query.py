@@ -105,6 +105,28 @@ def _remembered(raw: bytes, max_days: int) -> Query:
     return parse_query(parse_json(raw), max_days)
 
 
+def parse_query_params(pairs: tuple[tuple[str, str], ...], max_days: int) -> Query:
+    """The same question asked as query parameters (GET): the same fields, rules and 400s as
+    a body, so the same canonical question and cache key. A parameter given twice is a 400
+    naming it. Remembered like bodies, when the parameters are short."""
+    if sum(len(k) + len(v) for k, v in pairs) > MEMO_MAX_BODY:
+        return _params(pairs, max_days)
+    return _remembered_params(pairs, max_days)
+
+
+@functools.lru_cache(maxsize=QUERY_MEMO)
+def _remembered_params(pairs: tuple[tuple[str, str], ...], max_days: int) -> Query:
+    return _params(pairs, max_days)
+
+
+def _params(pairs: tuple[tuple[str, str], ...], max_days: int) -> Query:
+    fields = dict(pairs)
+    if len(fields) < len(pairs):
+        twice = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ValidationError(f"the query parameter {twice} is given more than once", field=twice)
+    return parse_query(fields, max_days)
+
+
 def parse_query(body: Any, max_days: int) -> Query:
     """Validate an overview/compare body; ValidationError names the field and the rule."""
     _check_fields(body, _COMMON)

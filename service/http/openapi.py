@@ -15,10 +15,9 @@ from aiohttp import web
 from service.http import openapi_schemas, openapi_status
 from service.http.appkeys import SETTINGS
 from service.http.jsonio import json_response
+from service.http.openapi_analytics import analytics_op
 from service.http.openapi_responses import (
     BODY_ERRORS,
-    CACHE_HEADERS,
-    IF_NONE_MATCH,
     RETRY,
     UPSTREAM_ERRORS,
     Doc,
@@ -38,31 +37,6 @@ def _user_security(tokens: bool) -> list[Doc]:
     return [{"bearer": []}] if tokens else []
 
 
-def _analytics_op(summary: str, schema: str, tokens: bool) -> Doc:
-    return {
-        "post": {
-            "summary": summary,
-            "security": _user_security(tokens),
-            "parameters": [IF_NONE_MATCH],
-            "requestBody": _body("AnalyticsRequest"),
-            "responses": {
-                "200": {
-                    "description": "The answer.",
-                    "headers": CACHE_HEADERS,
-                    "content": {"application/json": {"schema": ref(schema)}},
-                },
-                "304": {
-                    "description": "If-None-Match matched the current ETag.",
-                    "headers": CACHE_HEADERS,
-                },
-                **BODY_ERRORS,
-                **token_errors(tokens, "The token may not read this project."),
-                **UPSTREAM_ERRORS,
-            },
-        }
-    }
-
-
 def _export_op(tokens: bool) -> Doc:
     ok_headers = {
         "X-Cache": header(
@@ -77,6 +51,7 @@ def _export_op(tokens: bool) -> Doc:
     }
     return {
         "post": {
+            "operationId": "postExport",
             "summary": "The range as a tidy CSV or a PDF report, built from the cached answers.",
             "security": _user_security(tokens),
             "requestBody": _body("ExportRequest"),
@@ -109,6 +84,7 @@ def _export_op(tokens: bool) -> Doc:
 def _invalidate_op(admin: bool) -> Doc:
     return {
         "post": {
+            "operationId": "invalidate",
             "summary": "Drop what is cached about a project, or about a range of its UTC days, "
             "in every process: the days of every metric, top_intents windows and checkpoints "
             "that touch it, and the answers (with their exports) whose range or previous "
@@ -141,6 +117,7 @@ def _warmer_status_op(tokens: bool, admin: bool) -> Doc:
     }
     return {
         "get": {
+            "operationId": "getWarmerStatus",
             "summary": "The warmer: leader, each job's last and next run, budget, and the "
             "most popular answers with their freshness.",
             "security": security,
@@ -171,6 +148,7 @@ def _ops_op(admin: bool) -> Doc:
     )
     return {
         "get": {
+            "operationId": "getOpsPage",
             "summary": "The ops page, for people: the warmer's jobs and reports, the top answers "
             "and when they go stale, the fleet budget, this process's last ten minutes, and the "
             "plan of the next warmer run.",
@@ -183,10 +161,12 @@ def _ops_op(admin: bool) -> Doc:
     }
 
 
-def _get(summary: str, ok: Doc, others: Doc | None = None) -> Doc:
+def _get(op_id: str, summary: str, ok: Doc, others: Doc | None = None) -> Doc:
     """A GET open to anyone (no token is asked for)."""
     responses = {"200": ok, **(others or {})}
-    return {"get": {"summary": summary, "security": [], "responses": responses}}
+    return {
+        "get": {"operationId": op_id, "summary": summary, "security": [], "responses": responses}
+    }
 
 
 def _json(description: str, schema: Doc) -> Doc:
@@ -195,11 +175,13 @@ def _json(description: str, schema: Doc) -> Doc:
 
 _PUBLIC: Doc = {
     "/api/openapi.json": _get(
+        "getOpenApi",
         "This document, as this deployment's tokens make it.",
         _json("OpenAPI 3.1 document.", {"type": "object"}),
     ),
-    "/health": _get("Liveness.", _json("The process answers.", ref("Health"))),
+    "/health": _get("getHealth", "Liveness.", _json("The process answers.", ref("Health"))),
     "/health/ready": _get(
+        "getReady",
         "Readiness: store reachable, upstream configured.",
         _json(
             "It can serve: every check is ok, or some are degraded (e.g. Redis down, serving "
@@ -209,6 +191,7 @@ _PUBLIC: Doc = {
         {"503": _json("A check fails; `failing` names it.", ref("Ready"))},
     ),
     "/metrics": _get(
+        "getMetrics",
         "Prometheus metrics (text exposition format): requests, cache outcomes, upstream "
         "requests, the fleet's budget, single flight, exports, the warmer. See the README's "
         "Observability section for the names.",
@@ -251,12 +234,14 @@ def document(*, tokens: bool, admin: bool) -> Doc:
             + " set.",
         },
         "paths": {
-            "/api/analytics/overview": _analytics_op(
+            "/api/analytics/overview": analytics_op(
+                "overview",
                 "Totals, a daily series per local date, and breakdowns for a range.",
                 "Overview",
                 tokens,
             ),
-            "/api/analytics/compare": _analytics_op(
+            "/api/analytics/compare": analytics_op(
+                "compare",
                 "Totals for a range and the previous period of equal length, with changes.",
                 "Compare",
                 tokens,

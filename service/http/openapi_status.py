@@ -7,6 +7,60 @@ from typing import Any
 
 from service.http.openapi_schemas import DATE, ENV, ID, INT, array, obj
 
+NUMBER = {"type": "number", "minimum": 0}
+_WHEN = {"type": "string", "format": "date-time"}
+# A warmer's report of one run (warmer/jobs.py Report), as the status shows it. Open to new
+# members: a newer warmer of the fleet may report more than this process knows.
+_REPORT = {
+    "type": "object",
+    "required": ["job", "started", "finished", "seconds", "refreshed", "failed", "upstream"],
+    "properties": {
+        "job": {"type": "string"},
+        "started": _WHEN,
+        "finished": _WHEN,
+        "seconds": NUMBER,
+        **{name: INT for name in ("candidates", "refreshed", "renewed", "fresh", "running")},
+        **{name: INT for name in ("failed", "upstream", "deferred")},
+        "allowance": NUMBER,
+        "stopped_early": {"type": ["string", "null"]},
+        "acted_by": {"type": "string"},
+        "errors": array({"type": "string"}),
+    },
+}
+_CONFIG = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string", "description": "The WARMER_CONFIG file, or defaults."},
+        "interval": NUMBER,
+        "cron": {"type": ["string", "null"]},
+        "top_k": INT,
+        "margin": NUMBER,
+        "budget_share": NUMBER,
+        "half_life": NUMBER,
+        "projects": array({"type": "string"}),
+        "lease": NUMBER,
+    },
+}
+_LEARNED = obj(
+    {
+        "rate_per_second": NUMBER,
+        "configured_per_second": NUMBER,
+        "max_per_second": NUMBER,
+        "floor_per_second": NUMBER,
+        "halvings": INT,
+        "last_halved_from": {"type": ["number", "null"]},
+    }
+)
+_BUDGET = obj(
+    {
+        "upstream_rate_per_second": NUMBER,
+        "background_share": NUMBER,
+        "warmer_share_per_run": NUMBER,
+        "upstream_rate_max_per_second": {"type": ["number", "null"]},
+        "learned_rate": {"oneOf": [{"type": "null"}, _LEARNED]},
+    }
+)
+
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
@@ -45,6 +99,11 @@ SCHEMAS: dict[str, Any] = {
             "degraded": {"type": "boolean"},
             "source": {"enum": ["voiceflow", "demo"]},
             "embedded": array({"type": "string"}),
+            "worker": {
+                "description": "The web process that answered: its slot of WEB_CONCURRENCY on "
+                "this host (a restarted worker keeps it), its pid, and how many share the port.",
+                **obj({"index": INT, "pid": INT, "of": INT}),
+            },
         },
     },
     "WarmerStatus": {
@@ -80,17 +139,20 @@ SCHEMAS: dict[str, Any] = {
                         "last_run": {
                             "description": "Its last report: refreshed, fresh, running, failed, "
                             "upstream requests spent vs allowance, stopped early and why.",
-                            "type": ["object", "null"],
+                            "oneOf": [{"type": "null"}, _REPORT],
                         },
                     },
                 }
             ),
-            "config": {"type": ["object", "null"]},
+            "config": {
+                "description": "The acting warmer's configuration (null before its first run).",
+                "oneOf": [{"type": "null"}, _CONFIG],
+            },
             "budget": {
                 "description": "The upstream budget's settings and, when probing "
                 "(UPSTREAM_RATE_MAX_PER_SECOND), `learned_rate`: the rate the fleet sends at "
                 "now, its bounds, its halvings and the rate the last one started from.",
-                "type": "object",
+                **_BUDGET,
             },
             "top": array(
                 {

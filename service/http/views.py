@@ -11,7 +11,7 @@ from aiohttp import web
 
 from service import metrics
 from service.analytics.answers import Answer, CacheStatus
-from service.analytics.query import parse_query_bytes
+from service.analytics.query import Query, parse_query_bytes
 from service.analytics.service import AnswerKind
 from service.http.appkeys import ANALYTICS, CORE, SETTINGS
 from service.http.jsonio import read_body
@@ -21,22 +21,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def answer_view(kind: AnswerKind) -> Handler:
-    """The handler of one kind of answer (`POST /api/analytics/<kind>`)."""
+    """The handler of one kind of answer (`POST /api/analytics/<kind>`; the GET is in
+    `cacheable`)."""
 
     async def view(request: web.Request) -> web.StreamResponse:
         settings = request.app[SETTINGS]
         query = parse_query_bytes(
             await read_body(request, settings.max_body_bytes), settings.max_range_days
         )
-        check_project(request, query.project_id)
-        answer, status = await request.app[ANALYTICS].answer(kind, query)
-        request.app[CORE].popularity.bump(kind, query.canonical())
-        if settings.metrics_enabled:
-            metrics.REQUESTS.answer_age(kind, time.time() - answer.generated_at)
-        return send_answer(request, answer, status)
+        return send_answer(request, *await ask(request, kind, query))
 
     view.__name__ = kind
     return view
+
+
+async def ask(request: web.Request, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
+    """The answer to a parsed question, however it was asked (POST body or GET parameters):
+    the token's scope checked first, then counted for the warmer and the metrics."""
+    check_project(request, query.project_id)
+    answer, status = await request.app[ANALYTICS].answer(kind, query)
+    request.app[CORE].popularity.bump(kind, query.canonical())
+    if request.app[SETTINGS].metrics_enabled:
+        metrics.REQUESTS.answer_age(kind, time.time() - answer.generated_at)
+    return answer, status
 
 
 def send_answer(request: web.Request, answer: Answer, status: CacheStatus) -> web.StreamResponse:
@@ -50,7 +57,14 @@ def send_answer(request: web.Request, answer: Answer, status: CacheStatus) -> we
         "Cache-Control": f"private, max-age={max(0, int(answer.fresh_until - now))}",
         "Vary": "Accept-Encoding",
     }
-    if etag in _etags(request.headers.get("If-None-Match", "")):
+    return send_bytes(request, answer, status, headers)
+
+
+def send_bytes(
+    request: web.Request, answer: Answer, status: CacheStatus, headers: dict[str, str]
+) -> web.StreamResponse:
+    """The answer's body (or a 304 when the client's copy matches) with these headers."""
+    if headers["ETag"] in _etags(request.headers.get("If-None-Match", "")):
         return web.Response(status=304, headers=headers)
     if status is CacheStatus.STALE:
         body = answer.stale_json()

@@ -144,9 +144,10 @@ def answered(ctx: CheckContext, response: Response, case: Case) -> None:
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
     status = response.status_code
-    if status == 400 and isinstance(case.body, dict) and "tz" in case.body:
+    asked = case.body if isinstance(case.body, dict) else case.query  # a POST's body, a GET's
+    if status == 400 and isinstance(asked, dict) and "tz" in asked:
         assert response.json()["field"] == "tz", response.text
-        assert _breaks_the_tz_rule(case.body), response.text
+        assert _breaks_the_tz_rule(asked), response.text
     elif status == 503:
         assert response.json()["type"].endswith("/still-fetching"), response.text
     else:
@@ -185,7 +186,12 @@ def _bearer(operation: APIOperation) -> dict[str, str]:
 
 
 OPERATIONS = [(path, method) for path, item in DOCUMENT["paths"].items() for method in item]
-BODIES = [(path, method) for path, method in OPERATIONS if method == "post"]
+# What a client sends: a body (the POSTs) or query parameters (the answers' GETs).
+INPUTS = [
+    (path, method)
+    for path, method in OPERATIONS
+    if method == "post" or DOCUMENT["paths"][path][method].get("parameters")
+]
 
 
 def fuzz(live: LiveService, operation: APIOperation, mode: GenerationMode) -> Counter[int]:
@@ -208,6 +214,7 @@ def fuzz(live: LiveService, operation: APIOperation, mode: GenerationMode) -> Co
     def run(case: Case, data: st.DataObject) -> None:
         if mode.is_positive:
             repair(case.body, data)
+            repair(case.query, data)
             assert case.meta is not None and case.meta.generation.mode.is_positive, case.body
         response = case.call(base_url=live.url, session=session)
         seen[response.status_code] += 1
@@ -236,6 +243,7 @@ def test_coverage_cases_are_answered_as_documented(
         positive = case.meta.generation.mode.is_positive
         if positive:
             repair(case.body, None)
+            repair(case.query, None)
         response = case.call(base_url=live.url, session=session, headers=_bearer(operation))
         case.validate_response(response, checks=POSITIVE if positive else NEGATIVE)
 
@@ -249,10 +257,11 @@ def test_schema_valid_requests_are_answered_as_documented(
     assert seen[200] > 0, seen  # the answers themselves were checked, not only refusals
 
 
-@pytest.mark.parametrize(("path", "method"), BODIES)
-def test_schema_invalid_bodies_are_a_4xx_problem(
+@pytest.mark.parametrize(("path", "method"), INPUTS)
+def test_schema_invalid_requests_are_a_4xx_problem(
     live: LiveService, schema: OpenApiSchema, path: str, method: str
 ) -> None:
-    """Generated schema-invalid requests get a documented 4xx problem+json, never a 500."""
+    """Generated schema-invalid bodies and query parameters get a documented 4xx
+    problem+json, never a 500."""
     seen = fuzz(live, schema[path][method], GenerationMode.NEGATIVE)
     assert seen[400] > 0, seen
