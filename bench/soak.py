@@ -37,7 +37,8 @@ from tests.processes import start_service, start_simulator
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 BOUND_MB = 32  # CACHE_MEMORY_MAX_MB
-RATE = 100  # UPSTREAM_RATE_PER_SECOND: the bundled simulator has no limit
+# UPSTREAM_RATE_PER_SECOND (SOAK_RATE): generous by default, so the bound is passed early
+RATE = int(os.environ.get("SOAK_RATE", "100"))
 CLIENTS = 6
 POPULAR, POPULAR_SHARE = 40, 0.3
 PROJECTS = 5000

@@ -31,6 +31,14 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own, to kill, pause and start again on the same port."""
+    server = RedisServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """A flushed database on the session's Redis server."""
     redis_server.flush()

@@ -1,5 +1,5 @@
 """Fixtures of the fault matrix with real processes: the simulator and a clean reference
-service as processes, and a Redis of each test's own (to kill, pause and restart)."""
+service as processes (a Redis of the test's own is `own_redis`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from tests.faults.fleet import reference_env
 from tests.faults.harness import KEY, Reference
 from tests.processes import Process, start_service, start_simulator
-from tests.redis_server import RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +26,3 @@ def reference(sim_proc: Process) -> Iterator[Reference]:
     proc = start_service(reference_env(sim_proc))
     yield Reference(proc.url)
     proc.stop()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of the test's own, to kill, pause and start again on the same port."""
-    server = RedisServer().start()
-    yield server
-    server.close()

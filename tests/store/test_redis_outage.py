@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 
 from service.app import create_app
 from tests.conftest import Sim, body, make_settings
 from tests.redis_server import RedisServer
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own, so it can be stopped and started on the same port."""
-    server = RedisServer().start()
-    yield server
-    server.close()
 
 
 async def test_redis_outage_and_recovery(
