@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -39,6 +40,7 @@ def create_app(settings: Settings, worker: Worker = ALONE) -> web.Application:
     app[WORKER] = worker
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(ops_sampler)  # after lifecycle: it reads the core's budget
+    app.cleanup_ctx.append(settled_heap)  # last: everything start-up made is made
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
     return app
@@ -68,6 +70,20 @@ async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(pool.close)
         app[EXPORTS] = pool
         yield
+
+
+@asynccontextmanager
+async def settled_heap(app: web.Application) -> AsyncIterator[None]:
+    """Leave what start-up made (modules, the app, the core: some 60,000 objects) out of
+    the garbage collector's full collections. Each full collection walks every tracked
+    object with the loop stopped; start-up's alone took 17 ms, and they never die anyway.
+    Frozen objects are still freed by reference counting; only cycles among them wait."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:

@@ -81,7 +81,8 @@ BUDGET_RATE = Gauge(
 FLIGHTS = Counter(
     "vfac_single_flight",
     "Single-flight computations by this process's part: leader (computed it), joiner "
-    "(shared this process's computation), follower (waited for another process's).",
+    "(shared this process's computation), follower (waited for another process's), "
+    "refused (not started: the asking client had too many running in this process).",
     ["role"],
     registry=REGISTRY,
 )

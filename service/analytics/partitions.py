@@ -21,7 +21,7 @@ from service.analytics import progress as progresses
 from service.analytics.chunks import ChunkFetcher, newest_chunk
 from service.analytics.rows import Day
 from service.config.settings import Settings
-from service.fleet.flight import LEASE_GRACE_SECONDS, acquire, renewing
+from service.fleet.flight import LEASE_GRACE_SECONDS, acquire, renewing, wait_event
 from service.store.base import Store
 from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
 from service.upstream.voiceflow import VoiceflowClient
@@ -149,8 +149,7 @@ class Partitions:
                         raise
                     await self._store.notify(done_key)
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), max(left) + LEASE_GRACE_SECONDS)
+                await wait_event(done, max(left) + LEASE_GRACE_SECONDS)
 
     async def _fetch_some(
         self,
@@ -186,13 +185,10 @@ class Partitions:
         held = [leases[d] for d in mine if d in chosen]
         if not held:
             return
+        fetches = [self._chunks.fetch(project_id, metric, *run, density) for run in chunks]
         async with renewing(self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS):
-            await asyncio.gather(
-                *(
-                    self._chunks.fetch(project_id, metric, first, last, density)
-                    for first, last in chunks
-                )
-            )
+            # One chunk (the common case) is fetched in this task: no task of its own.
+            await (fetches[0] if len(fetches) == 1 else asyncio.gather(*fetches))
 
     async def estimate(self, project_id: str, metric: str, days: Sequence[date]) -> int:
         """Upstream queries `days` would cost now (one per run of missing days; pages aside)."""

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from service import metrics
-from service.errors import ServiceUnavailable
+from service.errors import ServiceUnavailable, UpstreamRateLimited
 from service.fleet import priority as priorities
 from service.fleet import tally
 from service.fleet.priority import Priority, running_as
@@ -30,6 +31,11 @@ T = TypeVar("T")
 
 LEASE_GRACE_SECONDS = 0.05  # past a lapsed lease, so the retry finds it gone
 RETRY_AFTER_SHUTDOWN = 1.0  # seconds: another process (or this one restarted) takes over
+# Flights a client's requests may have started and still running in a process. More would
+# only queue behind them for the same budget, and each waiting one holds tasks and leases:
+# a client rotating cold ranges would grow the backlog, memory and the garbage collector's
+# pauses without bound. Past it a new cold ask is refused at once, and nothing is started.
+COLD_FLIGHTS_PER_CLIENT = 32
 
 
 class SingleFlight:
@@ -39,8 +45,14 @@ class SingleFlight:
         *,
         lease_ttl: float = LEASE_TTL_SECONDS,
         renew_every: float = LEASE_RENEW_SECONDS,
+        per_client: int = COLD_FLIGHTS_PER_CLIENT,
+        busy_retry_after: float = 5.0,
     ) -> None:
         self._store = store
+        self._per_client = per_client
+        self._busy_retry_after = busy_retry_after  # told to a client refused for its backlog
+        self._started: Counter[str] = Counter()  # flights running, by the client that started them
+        self._owners: dict[str, str] = {}
         self._lease_ttl = lease_ttl
         self._renew_every = renew_every
         self._local: dict[str, asyncio.Task[Any]] = {}
@@ -75,6 +87,7 @@ class SingleFlight:
         task = self._local.get(key)
         joined = task is not None
         if task is None:
+            self._admit(key, priorities.current())
             priority = Priority()
             # The task's context: its requests' priority, and a count of them for joiners.
             with running_as(priority), tally_requests() as spent:
@@ -113,9 +126,30 @@ class SingleFlight:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _admit(self, key: str, caller: Priority) -> None:
+        """Count a flight a user's request starts against its client; refuse one too many."""
+        if not (caller.fixed and caller.is_user()):
+            return  # background work, or work inside another flight (already admitted)
+        (client,) = caller.clients()
+        if self._started[client] >= self._per_client:
+            metrics.FLIGHTS.labels("refused").inc()
+            raise UpstreamRateLimited(
+                f"{self._per_client} answers asked with this API token are being fetched from "
+                "Voiceflow in this process already; this one is not started: retry after "
+                "the time given",
+                retry_after=self._busy_retry_after,
+            )
+        self._started[client] += 1
+        self._owners[key] = client
+
     def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._local.get(key) is task:
             del self._local[key], self._priorities[key], self._tallies[key]
+            owner = self._owners.pop(key, None)
+            if owner is not None:
+                self._started[owner] -= 1
+                if not self._started[owner]:
+                    del self._started[owner]
         if not task.cancelled():
             task.exception()  # retrieved here so an abandoned failure is not logged as lost
 
@@ -140,8 +174,7 @@ class SingleFlight:
                     metrics.FLIGHTS.labels("follower").inc()
                     return found
                 # Woken by the holder's notification, or when its lease would lapse.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), left + LEASE_GRACE_SECONDS)
+                await wait_event(done, left + LEASE_GRACE_SECONDS)
                 found = await check()
                 if found is not None:
                     metrics.FLIGHTS.labels("follower").inc()
@@ -178,32 +211,65 @@ async def acquire(store: Store, leases: list[str], token: str, ttl: float) -> li
         raise
 
 
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for `event` at most `seconds`; whether it came. (asyncio.wait_for would wrap
+    the wait in a task of its own: a waiting fetch is kept to as few objects as it can be.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
 @contextlib.asynccontextmanager
 async def renewing(
     store: Store, leases: list[str], token: str, ttl: float, every: float
 ) -> AsyncIterator[None]:
-    """Keep `leases` held while the body runs (a long fetch), then release them.
-
-    The renewer is stopped by an event, not cancelled: a cancellation that lands inside a
-    Redis call can be swallowed by the client, and a renewer that survived it would keep
-    renewing — and this block waiting for it — forever.
-    """
-    stop = asyncio.Event()
-
-    async def renew() -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            if stop.is_set():
-                return
-            if await store.renew(leases, token, ttl) < len(leases):
-                log.warning("lost a lease among %s while working", leases[:3])
-                return
-
-    renewer = asyncio.create_task(renew())
+    """Keep `leases` held while the body runs (a long fetch), then release them."""
+    renewal = _Renewal(store, leases, token, ttl, every)
     try:
         yield
     finally:
-        stop.set()
-        await renewer
+        await renewal.stop()
         await store.release(leases, token)
+
+
+class _Renewal:
+    """Renews `leases` every `every` seconds: between renewals only a timer is kept, not a
+    waiting task (many fetches wait for the budget at once, each holding its leases).
+
+    A renewal under way when the body ends is waited for, not cancelled: a cancellation
+    that lands inside a Redis call can be swallowed by the client, and the release after
+    it must not race a renewal still in flight.
+    """
+
+    def __init__(self, store: Store, leases: list[str], token: str, ttl: float, every: float):
+        self._store, self._leases, self._token, self._ttl = store, leases, token, ttl
+        self._every = every
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(every, self._due)
+        self._running: asyncio.Task[None] | None = None
+
+    def _due(self) -> None:
+        self._timer = None
+        self._running = self._loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        try:
+            if await self._store.renew(self._leases, self._token, self._ttl) < len(self._leases):
+                log.warning("lost a lease among %s while working", self._leases[:3])
+                return
+        except Exception:
+            log.exception("renewing leases %s failed; trying again", self._leases[:3])
+        finally:
+            self._running = None  # a finished task is not kept
+        self._timer = self._loop.call_later(self._every, self._due)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        running, self._running = self._running, None
+        if running is not None and not running.done():
+            await running
+        if self._timer is not None:  # re-armed by the renewal just waited for
+            self._timer.cancel()

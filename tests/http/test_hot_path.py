@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
 import orjson
 import pytest
 
 from service.analytics.answers import HotAnswers, make_answer
 from service.analytics.query import _remembered, parse_query_bytes
 from service.errors import ValidationError
-from tests.conftest import body
+from tests.conftest import Factory, body
 
 
 class Clock:
@@ -55,3 +57,13 @@ def test_remembered_bodies_give_the_same_query_and_rejections_are_not_remembered
         with pytest.raises(ValidationError):
             parse_query_bytes(bad, 366)
     assert _remembered.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_what_start_up_made_is_left_out_of_full_collections(make_client: Factory) -> None:
+    """Start-up's objects are frozen while the app runs (a full collection would walk them
+    with the loop stopped), and thawed again when it stops."""
+    client = await make_client()
+    assert gc.get_freeze_count() > 10_000
+    await client.close()
+    assert gc.get_freeze_count() == 0
