@@ -10,10 +10,11 @@ questions (hits, kept recent), the rest each a question never asked before, of o
 PROJECTS projects over a range of its own (1-60 days ending up to 2 years back). A client
 follows 503s (Retry-After) until its answer, so the work in flight stays CLIENTS asks.
 
-The process's RSS (VmRSS) is sampled every SAMPLE_SECONDS; the store's used bytes and its
-evictions are not exposed (neither /metrics nor /health has them), so the bound being
-reached is read from outside: at the end the first NEW_CHECK new questions, never asked
-since, are asked again: each answered HIT or STALE was still held, each MISS was evicted.
+The process's RSS (VmRSS) is sampled every SAMPLE_SECONDS, with what the store holds
+(`vfac_memory_store_*` from /metrics: bytes as the bound reckons them, keys, evictions). The
+bound being reached is also checked from outside: at the end the first NEW_CHECK new
+questions, never asked since, are asked again: each answered HIT or STALE was still held,
+each MISS was evicted.
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ class Sample:
     rss: float  # MiB
     answered: int
     hits: int
+    store: float = 0.0  # MiB the in-process store holds, as its bound reckons them
+    keys: int = 0
+    evicted: int = 0
+
+
+async def store_usage(http: aiohttp.ClientSession, url: str) -> tuple[float, int, int]:
+    """(MiB held, keys, evictions so far) of the service's in-process store, from /metrics."""
+    found: dict[str, float] = {}
+    async with http.get(f"{url}/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            if line.startswith("vfac_memory_store_"):
+                name, value = line.split()
+                found[name] = float(value)
+    return (
+        found["vfac_memory_store_bytes"] / 2**20,
+        int(found["vfac_memory_store_keys"]),
+        int(found["vfac_memory_store_evictions_total"]),
+    )
 
 
 def question(rng: random.Random, today: datetime) -> tuple[str, dict[str, str]]:
@@ -120,16 +139,33 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-async def sample(pid: int, started: float, stop: float, t: Tally, out: list[Sample]) -> None:
-    print(f"{'min':>4} {'RSS MiB':>8} {'answered':>9} {'hit ratio':>10}", flush=True)
+async def sample(
+    http: aiohttp.ClientSession,
+    url: str,
+    pid: int,
+    started: float,
+    stop: float,
+    t: Tally,
+    out: list[Sample],
+) -> None:
+    print(
+        f"{'min':>4} {'RSS MiB':>8} {'answered':>9} {'hit ratio':>10} {'store MiB':>10} "
+        f"{'keys':>7} {'evicted':>8}",
+        flush=True,
+    )
     for n in itertools.count(1):
         await asyncio.sleep(max(0.0, started + n * SAMPLE_SECONDS - time.monotonic()))
         hits = t.cache["HIT"] + t.cache["STALE"]
-        out.append(Sample(n * SAMPLE_SECONDS, rss_mib(pid), t.cache.total(), hits))
+        held = await store_usage(http, url)
+        out.append(Sample(n * SAMPLE_SECONDS, rss_mib(pid), t.cache.total(), hits, *held))
         if n % PRINT_EVERY == 0:
             s = out[-1]
             ratio = s.hits / max(1, s.answered)
-            print(f"{s.t / 60:4.0f} {s.rss:8.1f} {s.answered:9} {ratio:10.1%}", flush=True)
+            print(
+                f"{s.t / 60:4.0f} {s.rss:8.1f} {s.answered:9} {ratio:10.1%} {s.store:10.1f} "
+                f"{s.keys:7} {s.evicted:8}",
+                flush=True,
+            )
         if time.monotonic() >= stop:
             return
 
@@ -149,7 +185,7 @@ async def soak(url: str, pid: int) -> tuple[Tally, list[Sample], Counter[str]]:
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         await asyncio.gather(
-            sample(pid, started, stop, t, samples),
+            sample(http, url, pid, started, stop, t, samples),
             *(client(http, url, n, stop, t) for n in range(CLIENTS)),
         )
         again = await asyncio.gather(*(ask(http, url, k, b, t) for k, b in t.first_new))
@@ -175,8 +211,13 @@ def report(t: Tally, samples: list[Sample], again: Counter[str]) -> None:
         f"503s followed {t.retries}; errors {dict(t.errors)}"
     )
     held = again["HIT"] + again["STALE"]
+    last = samples[-1]
     print(
-        f"bound {BOUND_MB} MiB (store size and evictions not exposed): of the first "
+        f"store: {max(s.store for s in samples):.1f} MiB at most of the {BOUND_MB} MiB bound, "
+        f"{last.store:.1f} at the end ({last.keys} keys); {last.evicted} keys evicted"
+    )
+    print(
+        f"bound {BOUND_MB} MiB: of the first "
         f"{len(t.first_new)} new questions asked again at the end, {held} still held, "
         f"{again['MISS']} evicted (MISS) -> bound "
         + ("reached" if again["MISS"] else "not shown reached")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -23,7 +23,12 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 # A `_created` series per counter would double a scrape, for no use here.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -208,3 +213,40 @@ def _cumulative(bounds: tuple[float, ...], counts: list[float]) -> list[tuple[st
 
 REQUESTS = Requests()
 REGISTRY.register(REQUESTS)
+
+
+class MemoryStore:
+    """The in-process stores' size, read when scraped from the reader the store module
+    registers (service/store/memory.py: used bytes, bound, keys, evictions)."""
+
+    def __init__(self) -> None:
+        self.reader: Callable[[], tuple[int, int, int, int]] | None = None
+
+    def describe(self) -> list[Metric]:
+        return list(self.collect())
+
+    def collect(self) -> Iterator[Metric]:
+        used, limit, keys, evicted = self.reader() if self.reader else (0, 0, 0, 0)
+        yield GaugeMetricFamily(
+            "vfac_memory_store_bytes",
+            "Bytes the in-process store holds (the embedded store, or the stand-in while "
+            "Redis is down), as its bound reckons them.",
+            value=used,
+        )
+        yield GaugeMetricFamily(
+            "vfac_memory_store_limit_bytes",
+            "The in-process store's bound, CACHE_MEMORY_MAX_MB (0: none).",
+            value=limit,
+        )
+        yield GaugeMetricFamily(
+            "vfac_memory_store_keys", "Keys the in-process store holds.", value=keys
+        )
+        yield CounterMetricFamily(
+            "vfac_memory_store_evictions",
+            "Keys the in-process store evicted, least recently used first, to keep to its bound.",
+            value=evicted,
+        )
+
+
+MEMORY_STORE = MemoryStore()
+REGISTRY.register(MEMORY_STORE)

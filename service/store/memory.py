@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from service import metrics
 from service.store.base import Watchers
 from service.store.keys import LEASE_SUFFIX
 from service.store.leases import ScriptedLeases
@@ -41,6 +43,8 @@ class KeySpace:
         self._clock = clock
         self._max = max_bytes
         self.used = 0  # bytes held, as _size reckons them
+        self.evicted = 0  # keys evicted to stay within the bound, ever
+        _SPACES.add(self)
 
     def get(self, key: str) -> object | None:
         item = self._data.pop(key, None)
@@ -98,6 +102,32 @@ class KeySpace:
                 excess -= cost
         for key in doomed:
             self.delete(key)
+        self.evicted += len(doomed)
+
+    def usage(self) -> Usage:
+        return Usage(self.used, self._max or 0, len(self._data), self.evicted)
+
+
+class Usage(NamedTuple):
+    """What in-process stores hold: bytes as the bound reckons them, the bound (0: none),
+    keys (expired ones not yet swept included), and keys evicted so far."""
+
+    used: int
+    limit: int
+    keys: int
+    evicted: int
+
+
+_SPACES: weakref.WeakSet[KeySpace] = weakref.WeakSet()
+
+
+def usage() -> Usage:
+    """Every in-process store of this process together (the embedded store, or the one
+    standing in while Redis is down): what /metrics exports."""
+    each = [space.usage() for space in list(_SPACES)]
+    return (
+        Usage(*(sum(column) for column in zip(*each, strict=True))) if each else Usage(0, 0, 0, 0)
+    )
 
 
 def _size(key: str, value: object) -> int:
@@ -166,3 +196,6 @@ class MemoryStore(ScriptedLeases):
     def clear(self) -> None:
         """Forget everything (what it held may be older than Redis's copy)."""
         self._space.clear()
+
+
+metrics.MEMORY_STORE.reader = usage

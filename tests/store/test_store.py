@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from service import metrics
 from service.store.base import Store
 from service.store.memory import ENTRY_OVERHEAD, MEMBER_OVERHEAD, KeySpace
 from service.store.script import Script, Space
@@ -120,6 +124,7 @@ def test_the_in_process_store_is_bounded_least_recently_used_first() -> None:
     assert space.get("k1") is None and space.get("k2") is None  # the least recently used
     assert space.get("k0") is not None and space.get("k10") is not None
     assert space.get("h0") is not None and space.get("day:lease") == b"t"
+    assert space.usage() == (space.used, 10 * (1000 + ENTRY_OVERHEAD + 2) + 300, 11, 2)
     space.delete("day:lease")
     assert space.used <= 10 * (1000 + ENTRY_OVERHEAD + 2) + 300
     space.delete("k0")
@@ -146,3 +151,33 @@ def test_the_bound_counts_catalogues_and_evicts_them_but_not_what_never_expires(
     assert space.get("cat") is None
     assert space.get("scores") is not None and space.get("cat3") is not None
     assert space.used <= 3 * cost + 3
+
+
+async def test_metrics_export_what_the_in_process_stores_hold() -> None:
+    """/metrics reads every live in-process store of the process: bytes, bound, keys and
+    the evictions so far (Prometheus's text, parsed back)."""
+    before = _memory_store_samples()
+    space = KeySpace(max_bytes=3 * (100 + ENTRY_OVERHEAD + 2))
+    for n in range(4):
+        space.put(f"k{n}", b"x" * 100, 60)
+    after = _memory_store_samples()
+    assert after["vfac_memory_store_bytes"] - before["vfac_memory_store_bytes"] == space.used
+    # The fourth put passed the bound: evicted down to 90% of it, two entries.
+    assert after["vfac_memory_store_keys"] - before["vfac_memory_store_keys"] == 2
+    assert (
+        after["vfac_memory_store_evictions_total"] - before["vfac_memory_store_evictions_total"]
+        == 2
+    )
+    assert after["vfac_memory_store_limit_bytes"] - before["vfac_memory_store_limit_bytes"] == (
+        3 * (100 + ENTRY_OVERHEAD + 2)
+    )
+
+
+def _memory_store_samples() -> dict[str, float]:
+    text = generate_latest(metrics.REGISTRY).decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("vfac_memory_store")
+        for sample in family.samples
+    }
