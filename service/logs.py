@@ -8,6 +8,7 @@ never blocks the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import contextvars
@@ -73,6 +74,10 @@ class _Writer(logging.handlers.QueueListener):
         super().__init__(records, handler)
         self.records = records
 
+    def stop(self) -> None:
+        flush_access()  # the access lines still gathering on the loop go first
+        super().stop()
+
     def handle(self, record: Any) -> None:
         if not isinstance(record, str):
             super().handle(record)
@@ -97,22 +102,38 @@ class _Writer(logging.handlers.QueueListener):
             super().handle(after)
 
 
+ACCESS_FLUSH_SECONDS = 0.02  # access lines wait at most this long to be handed over
+ACCESS_BATCH = 512  # ... or until this many are waiting
+
+
 class _Access:
-    """Where access lines go once `configure` ran: straight onto the writer's queue."""
+    """Where access lines go once `configure` ran: gathered on the loop, and handed to the
+    writer thread together, every ACCESS_FLUSH_SECONDS. One hand-over per line would wake
+    the thread per request, and each wake takes the interpreter from the loop."""
 
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[Any] | None = None
         self.json = False
         self.on = True
-        self._second, self._stamp = -1, ""
+        self.pending: list[str] = []
+        self._second, self._stamp, self._local = -1, "", ""
 
     def stamp(self, now: float) -> str:
         """The time as the JSON lines spell it; the second's part computed once a second."""
+        self._tick(now)
+        return f"{self._stamp}.{int((now - self._second) * 1000):03d}+00:00"
+
+    def local_stamp(self, now: float) -> str:
+        """The time as the text lines spell it (logging's asctime: local time, ms)."""
+        self._tick(now)
+        return f"{self._local},{int((now - self._second) * 1000):03d}"
+
+    def _tick(self, now: float) -> None:
         second = int(now)
         if second != self._second:
             self._second = second
             self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._stamp}.{int((now - second) * 1000):03d}+00:00"
+            self._local = datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
 
 
 _ACCESS = _Access()
@@ -140,10 +161,25 @@ def access_line(message: str, fields: dict[str, Any]) -> None:
     if _ACCESS.json:
         head = {"ts": _ACCESS.stamp(time.time()), "level": "INFO", "logger": "service.access"}
         line = orjson.dumps({**head, "message": message, "request_id": rid, **fields})
-        target.put(line.decode() + "\n")
+        text = line.decode() + "\n"
     else:
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
-        target.put(f"{stamp} INFO service.access [{rid}]: {message}\n")
+        text = f"{_ACCESS.local_stamp(time.time())} INFO service.access [{rid}]: {message}\n"
+    pending = _ACCESS.pending
+    pending.append(text)
+    if len(pending) >= ACCESS_BATCH:
+        flush_access()
+    elif len(pending) == 1:  # the first line waiting sets the time they are handed over
+        try:
+            asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, flush_access)
+        except RuntimeError:  # not on a loop: no timer to wait for
+            flush_access()
+
+
+def flush_access() -> None:
+    """Hand the access lines waiting to the writer thread (one write for all of them)."""
+    if _ACCESS.pending and _ACCESS.queue is not None:
+        lines, _ACCESS.pending = _ACCESS.pending, []
+        _ACCESS.queue.put("".join(lines))
 
 
 def configure(level: str, fmt: str, stream: IO[str] | None = None) -> _Writer:

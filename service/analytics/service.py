@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any, Literal
@@ -29,10 +30,11 @@ class Analytics:
         self._executor = executor
         self._computes = {"overview": self._overview_data, "compare": self._compare_data}
 
-    async def answer(self, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
-        """The answer of `kind` to `query`, from the cache or computed once fleet-wide."""
+    def answer(self, kind: AnswerKind, query: Query) -> Awaitable[tuple[Answer, CacheStatus]]:
+        """The answer of `kind` to `query`, from the cache or computed once fleet-wide. (Not
+        a coroutine of its own: the hit path awaits the cache's directly.)"""
         compute = self._computes[kind]
-        return await self._answers.get(
+        return self._answers.get(
             kind, query.canonical(), lambda: compute(query), lambda: _parts(kind, query)
         )
 

@@ -20,8 +20,9 @@ from aiohttp import web
 from service.analytics.answers import Answer, CacheStatus
 from service.analytics.query import parse_query_params
 from service.analytics.service import AnswerKind
-from service.http.appkeys import SETTINGS
-from service.http.views import Handler, ask, send_bytes
+from service.http.appkeys import ANALYTICS, SETTINGS
+from service.http.middlewares import check_project
+from service.http.views import Handler, counted, send_bytes
 
 
 @functools.cache
@@ -37,7 +38,9 @@ def answer_get_view(kind: AnswerKind) -> Handler:
     async def view(request: web.Request) -> web.StreamResponse:
         settings = request.app[SETTINGS]
         query = parse_query_params(tuple(request.query.items()), settings.max_range_days)
-        answer, status = await ask(request, kind, query)
+        check_project(request, query.project_id)
+        answer, status = await request.app[ANALYTICS].answer(kind, query)
+        counted(request, kind, query, answer)
         private = bool(settings.api_tokens)
         headers = shared_headers(answer, status, private=private, cors=bool(settings.cors_origins))
         return send_bytes(request, answer, status, headers)

@@ -3,6 +3,7 @@ headers. Overview and compare differ only in the kind of answer they ask for."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import time
 from collections.abc import Awaitable, Callable
@@ -29,21 +30,22 @@ def answer_view(kind: AnswerKind) -> Handler:
         query = parse_query_bytes(
             await read_body(request, settings.max_body_bytes), settings.max_range_days
         )
-        return send_answer(request, *await ask(request, kind, query))
+        check_project(request, query.project_id)
+        answer, status = await request.app[ANALYTICS].answer(kind, query)
+        counted(request, kind, query, answer)
+        return send_answer(request, answer, status)
 
     view.__name__ = kind
     return view
 
 
-async def ask(request: web.Request, kind: AnswerKind, query: Query) -> tuple[Answer, CacheStatus]:
-    """The answer to a parsed question, however it was asked (POST body or GET parameters):
-    the token's scope checked first, then counted for the warmer and the metrics."""
-    check_project(request, query.project_id)
-    answer, status = await request.app[ANALYTICS].answer(kind, query)
+def counted(request: web.Request, kind: AnswerKind, query: Query, answer: Answer) -> None:
+    """An answer served, however it was asked (POST body or GET parameters): counted for
+    the warmer's popularity and for the metrics. (The token's scope is checked before the
+    answer is asked for: `check_project`.)"""
     request.app[CORE].popularity.bump(kind, query.canonical())
     if request.app[SETTINGS].metrics_enabled:
         metrics.REQUESTS.answer_age(kind, time.time() - answer.generated_at)
-    return answer, status
 
 
 def send_answer(request: web.Request, answer: Answer, status: CacheStatus) -> web.StreamResponse:
@@ -64,7 +66,8 @@ def send_bytes(
     request: web.Request, answer: Answer, status: CacheStatus, headers: dict[str, str]
 ) -> web.StreamResponse:
     """The answer's body (or a 304 when the client's copy matches) with these headers."""
-    if headers["ETag"] in _etags(request.headers.get("If-None-Match", "")):
+    matches = request.headers.get("If-None-Match")
+    if matches and headers["ETag"] in _etags(matches):
         return web.Response(status=304, headers=headers)
     if status is CacheStatus.STALE:
         body = answer.stale_json()
@@ -85,7 +88,12 @@ def _etags(header: str) -> set[str]:
 
 
 def _accepts_gzip(request: web.Request) -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+    return _takes_gzip(request.headers.get("Accept-Encoding", ""))
+
+
+@functools.lru_cache(maxsize=64)  # clients send a handful of spellings, over and over
+def _takes_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")

@@ -33,6 +33,12 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # every hit asks for its answer's key
+def _answer_key(prefix: str, kind: str, canonical: str) -> str:
+    project = canonical.split("|", 1)[0]
+    return f"{prefix}:ans:{kind}:{project}:{_digest(canonical)}"
+
+
 class Keys:
     """Key builders for one data source (`voiceflow` or `demo`)."""
 
@@ -41,8 +47,7 @@ class Keys:
 
     def answer(self, kind: str, canonical: str) -> str:
         """An assembled answer (overview, compare, export) for one canonical question."""
-        project = canonical.split("|", 1)[0]
-        return f"{self.prefix}:ans:{kind}:{project}:{_digest(canonical)}"
+        return _answer_key(self.prefix, kind, canonical)
 
     def export(self, canonical: str, fmt: str, page_size: str) -> str:
         """A rendered export file (CSV or PDF) of one canonical question."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections import Counter
@@ -138,3 +139,19 @@ async def test_the_request_id_is_echoed_and_on_every_line_it_causes(
     rejected = [r for r in records if r.get("route") == OVERVIEW and r.get("status") == 400]
     assert len(rejected) == 1  # a 4xx is logged too
     assert SIM_KEY not in json_logs.out.getvalue()
+
+
+async def test_access_lines_gather_on_the_loop_and_are_written_within_the_flush_time(
+    json_logs: JsonLogs,
+) -> None:
+    """Access lines are handed to the writer together, by a timer: nobody has to stop it."""
+    for n in range(3):
+        logs.access_line(f"GET /x 200 - {n}", {"n": n})
+    assert json_logs.out.getvalue() == ""  # gathering: the thread was not woken per line
+    for _ in range(250):  # the timer, then the writer thread: well within 5 s
+        await asyncio.sleep(logs.ACCESS_FLUSH_SECONDS)
+        if json_logs.out.getvalue().count("\n") == 3:
+            break
+    lines = [orjson.loads(line) for line in json_logs.out.getvalue().splitlines()]
+    assert [line["n"] for line in lines] == [0, 1, 2]
+    assert all(line["logger"] == "service.access" for line in lines)
