@@ -1,25 +1,34 @@
-"""Shared fixtures: a real Redis server, the Voiceflow simulator, and the service under test."""
+"""Shared fixtures: a real Redis server and a real Redis Cluster, the Voiceflow simulator, and
+the service under test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio as aioredis
+import redis.cluster
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from service.app import create_app
 from service.config.settings import Settings
 from service.store.base import Store
+from service.store.connect import open_store
+from service.store.fallback import FallbackStore
+from service.store.keys import Keys
 from service.store.memory import MemoryStore
 from service.store.redis import RedisStore
 from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from tests.redis_cluster import RedisCluster
 from tests.redis_server import RedisServer
 
 SIM_KEY = "VF.WS.test-workspace-key-0123456789"
+DONE = "vfac:test:done"  # the notification channel of the stores tests build by hand
 PROJECT = "62912f08e83f76001b218690"
 
 
@@ -43,6 +52,62 @@ def redis_url(redis_server: RedisServer) -> str:
     """A flushed database on the session's Redis server."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """3 masters and 3 replicas, started once (about 2 s) for every test that asks."""
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[RedisCluster]:
+    """A Redis Cluster of the test's own, to fail over and kill nodes of."""
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisCluster) -> str:
+    """The session's cluster, flushed (each master), as REDIS_URL names it."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+def store_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """REDIS_URL (flushed) and REDIS_MODE of the store `kind` names; none for "memory"."""
+    if kind == "cluster":
+        return {"REDIS_URL": request.getfixturevalue("cluster_url"), "REDIS_MODE": "cluster"}
+    if kind == "redis":
+        return {"REDIS_URL": request.getfixturevalue("redis_url")}
+    return {}
+
+
+def admin_client(env: Mapping[str, str]) -> redis.Redis | redis.cluster.RedisCluster:
+    """A plain client of the Redis `env` names (REDIS_URL, REDIS_MODE), for a test to look
+    inside it; the caller closes it."""
+    if env.get("REDIS_MODE") == "cluster":
+        return redis.cluster.RedisCluster.from_url(env["REDIS_URL"].split(",")[0])
+    return redis.Redis.from_url(env["REDIS_URL"])
+
+
+def flush(env: Mapping[str, str]) -> None:
+    """FLUSHALL on the Redis `env` names (each master of a cluster)."""
+    client = admin_client(env)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Run a test once over one Redis and once over a Redis Cluster: REDIS_URL (flushed) and
+    REDIS_MODE for the service's settings."""
+    return store_env(request.param, request)
 
 
 @dataclass
@@ -79,23 +144,43 @@ def make_settings(sim: Sim, redis_url: str | None = None, **env: str) -> Setting
     return Settings.from_env(environ)
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=["redis", "memory", "cluster"])
 def store_kind(request: pytest.FixtureRequest) -> str:
-    """Run a test once over a real Redis and once over the in-process store."""
+    """Run a test over a real Redis, over the in-process store, and over a Redis Cluster."""
     kind: str = request.param
     return kind
 
 
-@pytest.fixture
-async def store(store_kind: str, redis_url: str) -> AsyncIterator[Store]:
-    """The store under test: a real Redis (flushed), or the in-process stand-in."""
-    if store_kind == "memory":
-        yield MemoryStore()
+@asynccontextmanager
+async def redis_commands(kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A RedisStore on a real Redis, or the Redis Cluster store as the service opens it (each
+    flushed, with no fallback around it)."""
+    if kind == "cluster":
+        async with open_store(Settings.from_env(store_env(kind, request)), Keys("test")) as opened:
+            assert isinstance(opened, FallbackStore)
+            yield opened.primary
         return
-    redis_store = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
+    redis_store = RedisStore(aioredis.Redis.from_url(store_env(kind, request)["REDIS_URL"]), DONE)
     await redis_store.start()
     yield redis_store
     await redis_store.close()
+
+
+@pytest.fixture
+async def store(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The store under test: a real Redis, the in-process stand-in, or a Redis Cluster."""
+    if store_kind == "memory":
+        yield MemoryStore()
+        return
+    async with redis_commands(store_kind, request) as opened:
+        yield opened
+
+
+@pytest.fixture(params=["redis", "cluster"])
+async def redis_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A test over one Redis, then over a Redis Cluster (no fallback around either)."""
+    async with redis_commands(request.param, request) as opened:
+        yield opened
 
 
 Factory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
@@ -103,15 +188,14 @@ Factory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 @pytest.fixture
 def make_client(
-    sim: Sim, aiohttp_client: Any, redis_server: RedisServer, store_kind: str
+    sim: Sim, aiohttp_client: Any, store_kind: str, request: pytest.FixtureRequest
 ) -> Factory:
-    """Build the service against the simulator, over the store under test."""
-    redis_server.flush()
+    """Build the service against the simulator, over the store under test (flushed)."""
+    env = store_env(store_kind, request)
 
-    async def build(**env: str) -> TestClient[web.Request, web.Application]:
-        url = redis_server.url if store_kind == "redis" else None
+    async def build(**extra: str) -> TestClient[web.Request, web.Application]:
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            create_app(make_settings(sim, url, **env))
+            create_app(make_settings(sim, **{**env, **extra}))
         )
         return client
 

@@ -218,13 +218,16 @@ class OneOf(Scalar[str]):
 
 
 class RedisUrl(Scalar[Secret | None]):
+    """A URL, or a cluster's comma-separated seed nodes (REDIS_MODE says which may be)."""
+
     secret = True  # the URL may carry the password
-    rule = "must be a redis:// or rediss:// URL"
+    rule = "must be a redis:// or rediss:// URL, or a comma-separated list of them"
 
     def parse(self, raw: str) -> Secret:
-        if not raw.startswith(("redis://", "rediss://", "unix://")):
+        urls = [url.strip() for url in raw.split(",")]
+        if not all(url.startswith(("redis://", "rediss://", "unix://")) for url in urls):
             raise ValueError("scheme")
-        return Secret(raw)
+        return Secret(",".join(urls))
 
 
 class ApiKey(Scalar[Secret | None]):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
 
 from service.config.kinds import (
     NON_NEGATIVE,
@@ -25,9 +24,9 @@ from service.config.kinds import (
     RedisUrl,
     Token,
 )
+from service.config.rules import conflicts
 from service.config.secret import Secret
 from service.config.spec import SettingsError, markdown, read_env, rows, setting
-from service.config.table import spell
 from service.config.tokens import ApiTokens, Tokens
 from service.config.warmer import WarmerConfig, WarmerFile
 
@@ -55,7 +54,14 @@ class Settings:
         "REDIS_URL",
         RedisUrl(),
         default=None,
-        help="Redis URL (`redis://`, `rediss://`, `unix://`). Empty: an in-process store.",
+        help="Redis URL (`redis://`, `rediss://`, `unix://`); for a cluster, any node or "
+        "comma-separated seed nodes (the first one's credentials). Empty: an in-process store.",
+    )
+    redis_mode: str = setting(
+        "REDIS_MODE",
+        OneOf("standalone", "cluster"),
+        default="standalone",
+        help="`cluster`: REDIS_URL names a Redis Cluster (sharded pub/sub, per-slot reads).",
     )
     voiceflow_api_key: Secret | None = setting(
         "VOICEFLOW_API_KEY",
@@ -271,7 +277,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate every variable; raise SettingsError naming all bad ones at once."""
         values, errors = read_env(cls, environ)
-        errors += _conflicts(values, errors)
+        errors += conflicts(values, errors)
         if errors:
             raise SettingsError("invalid configuration: " + "; ".join(errors))
         return cls(**values)
@@ -281,18 +287,6 @@ class Settings:
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["voiceflow_url"] = re.sub(r"//[^/@]*@", "//***@", self.voiceflow_url)
         return shown
-
-
-def _conflicts(values: Mapping[str, Any], errors: list[str]) -> list[str]:
-    """Rules across variables, checked once each variable is valid on its own."""
-    rate, ceiling = values["upstream_rate"], values["upstream_rate_max"]
-    bad = ("UPSTREAM_RATE_PER_SECOND=", "UPSTREAM_RATE_MAX_PER_SECOND=")
-    if ceiling is None or ceiling >= rate or any(e.startswith(bad) for e in errors):
-        return []
-    return [
-        f"UPSTREAM_RATE_MAX_PER_SECOND={spell(ceiling)!r}: must be >= "
-        f"UPSTREAM_RATE_PER_SECOND ({spell(rate)}), the rate probing starts from"
-    ]
 
 
 def markdown_table() -> str:

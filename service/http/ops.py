@@ -158,7 +158,7 @@ def _store(core: Core) -> str:
         return "in-process store (no REDIS_URL)"
     if core.store.degraded:
         return "Redis unreachable: serving from this process's memory"
-    return "Redis"
+    return "Redis Cluster" if core.settings.redis_mode == "cluster" else "Redis"
 
 
 def _warmer_where(core: Core) -> str:

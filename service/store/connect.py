@@ -2,7 +2,7 @@
 
 The web app and the warmer both open their store here, so the pool sizes and timeouts that
 make a dead Redis cheap (a short timeout, no silent retries, then the in-process store)
-are set once.
+are set once, for one Redis and for a Redis Cluster (REDIS_MODE) alike.
 """
 
 from __future__ import annotations
@@ -10,17 +10,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from service.config.settings import Settings
 from service.store.base import Store, Watchers
+from service.store.cluster import ClusterStore
 from service.store.fallback import FallbackStore
 from service.store.keys import Keys
 from service.store.memory import MemoryStore
-from service.store.redis import Pool, RedisStore
+from service.store.redis import Pool, RedisCommands, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,31 @@ async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
         log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
         yield MemoryStore(max_bytes=_bound(settings))
         return
-    pool = Pool.from_url(
-        settings.redis_url.reveal(),
+    watchers = Watchers()
+    url = settings.redis_url.reveal()
+    primary: RedisCommands[Any]
+    if settings.redis_mode == "cluster":
+        primary = ClusterStore(
+            _cluster(url),
+            keys.done_channel,
+            watchers,
+            permits=REDIS_CONNECTIONS,
+            wait=REDIS_POOL_WAIT,
+        )
+    else:
+        client = aioredis.Redis(connection_pool=_pool(url))
+        primary = RedisStore(client, keys.done_channel, watchers)
+    store = FallbackStore(primary, MemoryStore(watchers, max_bytes=_bound(settings)))
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _pool(url: str) -> Pool:
+    return Pool.from_url(
+        url,
         max_connections=REDIS_CONNECTIONS,
         timeout=REDIS_POOL_WAIT,
         socket_timeout=REDIS_TIMEOUT,
@@ -47,16 +74,29 @@ async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
         retry=Retry(NoBackoff(), 0),
         health_check_interval=REDIS_HEALTH_CHECK,
     )
-    watchers = Watchers()
-    store = FallbackStore(
-        RedisStore(aioredis.Redis(connection_pool=pool), keys.done_channel, watchers),
-        MemoryStore(watchers, max_bytes=_bound(settings)),
+
+
+def _cluster(urls: str) -> RedisCluster:
+    """A cluster client seeded with every node named (credentials and TLS from the first);
+    it reads the map of slots from whichever answers first."""
+    first, *others = urls.split(",")
+    seeds = [urlsplit(url) for url in others]
+    return RedisCluster.from_url(
+        first,
+        startup_nodes=[ClusterNode(s.hostname or "localhost", s.port or 6379) for s in seeds],
+        # Per node; ClusterStore's permits keep commands in flight to REDIS_CONNECTIONS.
+        max_connections=REDIS_CONNECTIONS * 2,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        # No silent retries, as for one Redis: a node down or a failover under way switches
+        # to the in-process store at once (MOVED and ASK are still followed: not failures).
+        retry=Retry(NoBackoff(), 0),
+        # A MOVED updates that slot's owner only. redis-py re-reads the whole map every Nth
+        # MOVED by closing every connection, the commands in flight on them included; the
+        # map is re-read when the process goes back to the cluster after a failure instead.
+        reinitialize_steps=0,
+        health_check_interval=REDIS_HEALTH_CHECK,
     )
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def _bound(settings: Settings) -> int:

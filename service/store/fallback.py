@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.store.leases import ScriptedLeases
 from service.store.memory import MemoryStore
-from service.store.redis import PoolBusy, RedisStore
+from service.store.redis import PoolBusy, RedisCommands
 from service.store.script import Script, ScriptArg
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ PROBE_EVERY = 1.0  # seconds between pings while degraded: recovery within about
 OWED_RELEASES = 4096
 # Unreachable, slow, or refusing writes (full under `noeviction`, a replica after failover):
 # each means this process cannot use Redis now, so it goes degraded until a probe answers.
+# A Redis Cluster's store raises its own of these (ClusterUnavailable, a ConnectionError) for
+# a failover under way, slots moving or a node down, and PoolBusy for a busy process.
 _DOWN = (
     RedisConnectionError,
     RedisTimeoutError,
@@ -52,7 +54,7 @@ class FallbackStore(ScriptedLeases):
 
     kind = "redis"
 
-    def __init__(self, redis: RedisStore, local: MemoryStore) -> None:
+    def __init__(self, redis: RedisCommands[Any], local: MemoryStore) -> None:
         self._redis = redis
         self._local = local
         self._probe: asyncio.Task[None] | None = None
@@ -60,7 +62,7 @@ class FallbackStore(ScriptedLeases):
         self.degraded = False
 
     @property
-    def primary(self) -> RedisStore:
+    def primary(self) -> RedisCommands[Any]:
         """Redis itself, for what must never fall back (the warmer's leader lease)."""
         return self._redis
 
@@ -107,6 +109,9 @@ class FallbackStore(ScriptedLeases):
                 await self._redis.ping()
                 await self._release_owed()
             except (*_DOWN, PoolBusy):
+                continue
+            except Exception as exc:  # a client's bug mid-failover must not end the probing
+                log.error("redis probe failed (%s: %s); probing on", type(exc).__name__, exc)
                 continue
             log.warning("redis is back: leaving the in-process store")
             self._local.clear()  # what it held may be older than Redis's copy

@@ -1,7 +1,8 @@
 """The Store protocol over Redis (redis-py asyncio, hiredis parser).
 
 Plain commands for values, pub/sub for "done" notifications, and Scripts (each owner's
-Lua) for everything that must touch several keys atomically.
+Lua) for everything that must touch several keys atomically. RedisCommands holds what one
+Redis and a Redis Cluster (cluster.py) do alike; RedisStore is one Redis server.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import math
+from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -24,6 +27,8 @@ from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C", aioredis.Redis, RedisCluster)
 
 
 class PoolBusy(RedisError):
@@ -41,28 +46,25 @@ class Pool(aioredis.BlockingConnectionPool):
             raise
 
 
-class RedisStore(ScriptedLeases):
-    """The Store protocol over one Redis; each Script is registered once, on first use."""
+class RedisCommands(ScriptedLeases, Generic[C]):
+    """The commands one Redis and a Redis Cluster run alike (in a cluster, each value's key
+    goes to its slot's node; a pipeline is split per node, and is not a transaction either
+    way). Each Script is registered once, on first use. What differs — reading several keys,
+    notifying, pinging, reconnecting — is each store's own."""
 
     kind = "redis"
     degraded = False  # Redis itself; FallbackStore is what degrades
 
-    def __init__(
-        self, client: aioredis.Redis, channel: str, watchers: Watchers | None = None
-    ) -> None:
-        self._r = client
+    def __init__(self, client: C, channel: str, watchers: Watchers | None = None) -> None:
+        self._r: C = client
         self._channel = channel
         self._scripts: dict[Script, AsyncScript] = {}
         self.watchers = watchers or Watchers()
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False  # a listener stops at its next look, if a cancel was lost
 
     async def get(self, key: str) -> bytes | None:
         return cast(bytes | None, await self._r.get(key))
-
-    async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        if not keys:
-            return []
-        return cast(list[bytes | None], await self._r.mget(keys))
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._r.set(key, value, px=ms(ttl))
@@ -89,9 +91,6 @@ class RedisStore(ScriptedLeases):
         if keys:
             await self._r.delete(*keys)
 
-    async def notify(self, key: str) -> None:
-        await self._r.publish(self._channel, key)
-
     def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         return self.watchers.watch(key)
 
@@ -102,21 +101,58 @@ class RedisStore(ScriptedLeases):
             registered = self._scripts[script] = self._r.register_script(script.lua)
         return await registered(keys=list(keys), args=list(args))
 
+    async def stop_listening(self) -> None:
+        """Cancel the listener. redis-py can swallow a cancel that lands while a connect
+        times out (asyncio.timeout's race on Python 3.11), so it also stops at its next look
+        at `_closing`."""
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    @abstractmethod
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    @abstractmethod
+    async def notify(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None: ...
+
+    @abstractmethod
+    async def drop_idle_connections(self) -> None:
+        """Close the idle connections; each reconnects when next used. After an outage any
+        of them may be dead (a restarted Redis closed it) without the client noticing until
+        a command fails on it."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Subscribe once for every waiter of this process, before anyone can wait. A Redis
+        that is down at start-up does not stop the process: the listener keeps trying."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class RedisStore(RedisCommands[aioredis.Redis]):
+    """The Store protocol over one Redis server: plain PUBLISH / SUBSCRIBE."""
+
+    async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return cast(list[bytes | None], await self._r.mget(keys))
+
+    async def notify(self, key: str) -> None:
+        await self._r.publish(self._channel, key)
+
     async def ping(self) -> None:
         await self._r.ping()
 
     async def drop_idle_connections(self) -> None:
-        """Close the pool's idle connections; each reconnects when next used. After an
-        outage any of them may be dead (a restarted Redis closed it) without the pool
-        noticing until a command fails on it."""
         await self._r.connection_pool.disconnect(inuse_connections=False)
 
     async def start(self) -> None:
-        """Subscribe once for every waiter of this process, before anyone can wait.
-
-        A Redis that is down at start-up does not stop the process: the listener keeps
-        trying, and readiness reports the store as failing meanwhile.
-        """
         pubsub: PubSub | None = None
         try:
             pubsub = await self._subscribe()
@@ -125,10 +161,7 @@ class RedisStore(ScriptedLeases):
         self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-listener")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self.stop_listening()
         await self._r.aclose(close_connection_pool=True)  # the pool was passed in
 
     async def _subscribe(self) -> PubSub:

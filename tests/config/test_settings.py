@@ -148,3 +148,23 @@ def test_a_maximum_below_the_rate_names_both() -> None:
         ).upstream_rate_max
         == 20
     )
+
+
+def test_a_cluster_takes_seed_nodes_and_refuses_what_it_cannot_use() -> None:
+    """REDIS_MODE=cluster: one node or a comma-separated list, TCP and database 0 only; a
+    list without it is refused; no message shows the password."""
+    seeds = "redis://:hunter2password@10.0.0.1:6379, redis://10.0.0.2:6379"
+    s = Settings.from_env({"REDIS_URL": seeds, "REDIS_MODE": "CLUSTER"})
+    assert s.redis_mode == "cluster" and s.redis_url is not None
+    assert s.redis_url.reveal() == seeds.replace(" ", "")
+    assert Settings.from_env({}).redis_mode == "standalone"
+    for env, names in (
+        ({"REDIS_URL": seeds}, "REDIS_MODE=cluster"),
+        ({"REDIS_MODE": "cluster"}, "needs REDIS_URL"),
+        ({"REDIS_URL": "unix:///run/redis.sock", "REDIS_MODE": "cluster"}, "database 0"),
+        ({"REDIS_URL": "redis://:hunter2password@h:6379/2", "REDIS_MODE": "cluster"}, "database 0"),
+        ({"REDIS_MODE": "sentinel"}, "REDIS_MODE='sentinel': must be one of standalone, cluster"),
+    ):
+        with pytest.raises(SettingsError) as err:
+            Settings.from_env(env)
+        assert names in str(err.value) and "hunter2password" not in str(err.value)

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import body
+from tests.conftest import body, flush
 from tests.processes import Process, sim_control, start_service, start_simulator
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import free_port
 
 KEY = "VF.WS.fleet-test-key"
 FEB = body(start="2025-02-01", end="2025-02-28")
@@ -66,9 +66,13 @@ def upstream_requests(sim: Process) -> list[tuple[str, str, str, Any]]:
     ]
 
 
-async def test_concurrent_cold_requests_fetch_once(fleet_sim: Process, redis_url: str) -> None:
-    """200 identical cold requests over 2 processes cost exactly what one request costs."""
-    single = start_fleet(fleet_sim, redis_url, 1)
+async def test_concurrent_cold_requests_fetch_once(
+    fleet_sim: Process, redis_env: dict[str, str]
+) -> None:
+    """200 identical cold requests over 2 processes cost exactly what one request costs (on
+    one Redis, and on a Redis Cluster: leases by script, wake-ups by sharded pub/sub)."""
+    redis_url, mode = redis_env["REDIS_URL"], redis_env.get("REDIS_MODE", "standalone")
+    single = start_fleet(fleet_sim, redis_url, 1, REDIS_MODE=mode)
     try:
         async with aiohttp.ClientSession() as session:
             assert (await post(session, single[0], FEB))[0] == 200
@@ -77,9 +81,9 @@ async def test_concurrent_cold_requests_fetch_once(fleet_sim: Process, redis_url
     one_cost = len(upstream_requests(fleet_sim))
     sim_control(fleet_sim, "reset")
     sim_control(fleet_sim, "config", {"latency_s": 0.2})
-    RedisServer.flush_url(redis_url)
+    flush(redis_env)
 
-    fleet = start_fleet(fleet_sim, redis_url, 2)
+    fleet = start_fleet(fleet_sim, redis_url, 2, REDIS_MODE=mode)
     try:
         async with aiohttp.ClientSession() as session:
             results = await asyncio.gather(*(post(session, fleet[i % 2], FEB) for i in range(200)))

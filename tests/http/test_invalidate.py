@@ -94,12 +94,12 @@ async def test_an_invalidated_range_is_fetched_again_and_only_it(
 
 
 async def test_invalidation_reaches_a_second_process(
-    sim: Sim, redis_url: str, aiohttp_client: Any
+    sim: Sim, redis_env: dict[str, str], aiohttp_client: Any
 ) -> None:
-    """Two processes on one Redis, hot copies kept 30 s: after an invalidation made through
-    one, the other stops serving its hot copy within a second (pub/sub), and the popular
-    dropped answer is the warmer's to refresh again."""
-    settings = make_settings(sim, redis_url, ADMIN_TOKEN=ADMIN, CACHE_LOCAL_SECONDS="30")
+    """Two processes on one Redis (or a cluster), hot copies kept 30 s: after an invalidation
+    made through one, the other stops serving its hot copy within a second (pub/sub), and the
+    popular dropped answer is the warmer's to refresh again."""
+    settings = make_settings(sim, **redis_env, ADMIN_TOKEN=ADMIN, CACHE_LOCAL_SECONDS="30")
     first, second = [await aiohttp_client(create_app(settings)) for _ in range(2)]
     feb = {"start": "2025-02-01", "end": "2025-02-28"}  # one answer per process: none
     for client, dates in ((first, {}), (second, feb)):  # recomputes the other's
@@ -131,12 +131,12 @@ async def test_invalidation_reaches_a_second_process(
 
 
 async def test_checkpoints_holding_the_range_are_dropped(
-    sim: Sim, redis_url: str, aiohttp_client: Any
+    sim: Sim, redis_env: dict[str, str], aiohttp_client: Any
 ) -> None:
     """A fetch stopped mid-way leaves checkpointed pages; invalidating their days drops the
     chunks whole (pages, cursor, day pointers), so no page fetched before is resumed."""
     sim.state.config.latency_s = 0.02
-    settings = make_settings(sim, redis_url, ADMIN_TOKEN=ADMIN, UPSTREAM_MAX_WAIT_SECONDS="0.3")
+    settings = make_settings(sim, **redis_env, ADMIN_TOKEN=ADMIN, UPSTREAM_MAX_WAIT_SECONDS="0.3")
     stopped = TestClient(TestServer(create_app(settings)))
     await stopped.start_server()
     try:

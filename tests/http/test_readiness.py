@@ -131,12 +131,13 @@ async def test_no_readable_project_known_is_said_not_failed(make_client: Any, si
 
 
 async def test_two_instances_share_one_check_per_interval(
-    sim: Sim, redis_url: str, aiohttp_client: Any, tmp_path: Path
+    sim: Sim, redis_env: dict[str, str], aiohttp_client: Any, tmp_path: Path
 ) -> None:
-    """Two apps on one Redis, both probed every 50 ms: at most one check per interval."""
+    """Two apps on one Redis (or cluster), both probed every 50 ms: at most one check per
+    interval."""
     settings = make_settings(
         sim,
-        redis_url,
+        **redis_env,
         UPSTREAM_KEY_CHECK_SECONDS=str(INTERVAL),
         WARMER_CONFIG=warmer_file(tmp_path),
     )

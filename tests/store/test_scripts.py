@@ -12,7 +12,7 @@ import contextlib
 import importlib
 import pkgutil
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from service.fleet.popularity import Popularity
 from service.fleet.priority import background
 from service.fleet.queue import sizing
 from service.store import catalog
+from service.store.base import Store
 from service.store.keys import Keys
 from service.store.leases import ACQUIRE, ScriptedLeases
 from service.store.memory import MemoryStore
@@ -59,7 +60,7 @@ class Agreeing(ScriptedLeases):
     kind = "agreeing"
     degraded = False
 
-    def __init__(self, on_redis: RedisStore, in_memory: MemoryStore) -> None:
+    def __init__(self, on_redis: Store, in_memory: MemoryStore) -> None:
         self.on_redis, self.in_memory = on_redis, in_memory
 
     async def _both(self, what: str, *args: Any) -> Any:
@@ -85,10 +86,9 @@ class Agreeing(ScriptedLeases):
 
 
 @pytest.fixture
-async def agreeing(redis_url: str) -> AsyncIterator[Agreeing]:
-    on_redis = RedisStore(aioredis.Redis.from_url(redis_url), "vfac:test:done")
-    yield Agreeing(on_redis, MemoryStore())
-    await on_redis.close()
+def agreeing(redis_store: Store) -> Agreeing:
+    """Redis (one server, then a cluster) and the in-process store at once."""
+    return Agreeing(redis_store, MemoryStore())
 
 
 async def test_budget_scripts_agree(agreeing: Agreeing) -> None:

@@ -35,10 +35,10 @@ def test_what_later_runs_cannot_fit_falls_to_this_one() -> None:
 
 
 @pytest.fixture
-async def core(sim: Sim, redis_url: str) -> AsyncIterator[Core]:
+async def core(sim: Sim, redis_env: dict[str, str]) -> AsyncIterator[Core]:
     settings = make_settings(
         sim,
-        redis_url,
+        **redis_env,
         CACHE_OPEN_DAY_TTL_SECONDS="8",
         WARMER_TOP_K="10",
         WARMER_MARGIN_SECONDS="0",

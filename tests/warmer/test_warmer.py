@@ -19,7 +19,7 @@ from service.config.warmer import load_warmer_config
 from service.core import Core, open_core
 from service.store.keys import Keys
 from service.store.memory import MemoryStore
-from tests.conftest import PROJECT, Sim, body, make_settings
+from tests.conftest import PROJECT, Sim, admin_client, body, make_settings
 from tests.http.test_http import check
 from warmer import jobs
 from warmer.leader import Leader
@@ -94,9 +94,10 @@ async def test_a_warmer_cut_off_from_its_store_stops_acting() -> None:
 
 
 @pytest.fixture
-async def core(sim: Sim, redis_url: str) -> AsyncIterator[Core]:
+async def core(sim: Sim, redis_env: dict[str, str]) -> AsyncIterator[Core]:
+    """The warmer's parts over one Redis, then over a Redis Cluster."""
     settings = make_settings(
-        sim, redis_url, CACHE_TTL_SECONDS="30", WARMER_TOP_K="10", WARMER_MARGIN_SECONDS="0"
+        sim, **redis_env, CACHE_TTL_SECONDS="30", WARMER_TOP_K="10", WARMER_MARGIN_SECONDS="0"
     )
     async with open_core(settings) as opened:
         yield opened
@@ -138,12 +139,12 @@ async def test_refresh_ahead_refreshes_what_goes_stale_most_popular_first(
 
 
 async def test_refresh_stops_when_its_budget_share_is_spent(
-    core: Core, sim: Sim, redis_url: str
+    core: Core, sim: Sim, redis_env: dict[str, str]
 ) -> None:
     """A run stops early, and says so, once it spent its share of the upstream budget."""
     for month in range(1, 7):
         await ask(core, body(start=f"2024-{month:02d}-01", end=f"2024-{month:02d}-28"))
-    drop_days(redis_url)
+    drop_days(redis_env)
     for month in range(1, 7):  # drop the answers too, so each refresh must fetch
         q = jobs.Query(PROJECT, date(2024, month, 1), date(2024, month, 28))
         await core.store.delete(core.keys.answer("overview", q.canonical()))
@@ -162,14 +163,12 @@ async def test_refresh_stops_when_its_budget_share_is_spent(
     assert report.upstream == sim.requests()
 
 
-def drop_days(redis_url: str) -> None:
-    """Forget every stored day, so refreshing must fetch from upstream again."""
-    import redis
-
-    r = redis.Redis.from_url(redis_url)
-    keys = list(r.scan_iter(match="*:day:*"))
-    if keys:
-        r.delete(*keys)
+def drop_days(redis_env: dict[str, str]) -> None:
+    """Forget every stored day, so refreshing must fetch from upstream again (a test's SCAN,
+    over every master of a cluster: the service itself never lists keys)."""
+    r = admin_client(redis_env)
+    for key in list(r.scan_iter(match="*:day:*")):
+        r.delete(key)
     r.close()
 
 
@@ -186,7 +185,7 @@ async def test_refresh_skips_answers_being_refreshed_elsewhere(core: Core) -> No
 
 
 async def test_presets_are_warmed_for_configured_projects(
-    sim: Sim, redis_url: str, tmp_path: Path
+    sim: Sim, redis_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Each configured project's presets, in its zone, are stored after the preset job."""
     path = tmp_path / "w.toml"
@@ -194,7 +193,7 @@ async def test_presets_are_warmed_for_configured_projects(
         f'[[projects]]\nid = "{PROJECT}"\ntz = "Asia/Tokyo"\n'
         'presets = ["last_7", "month_to_date"]\n'
     )
-    settings = make_settings(sim, redis_url, WARMER_CONFIG=str(path))
+    settings = make_settings(sim, **redis_env, WARMER_CONFIG=str(path))
     async with open_core(settings) as core:
         candidates = jobs.presets(core, time.time())
         report = await jobs.run(
@@ -209,9 +208,9 @@ async def test_presets_are_warmed_for_configured_projects(
         assert candidates[1].query.start == today.replace(day=1)
 
 
-async def test_one_leader_and_takeover_when_it_stops(redis_url: str, sim: Sim) -> None:
+async def test_one_leader_and_takeover_when_it_stops(redis_env: dict[str, str], sim: Sim) -> None:
     """Two warmers: exactly one acts; when it stops renewing, the other acts within the lease."""
-    async with open_core(make_settings(sim, redis_url)) as core:
+    async with open_core(make_settings(sim, **redis_env)) as core:
         a = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3, heartbeat_ttl=0.9)
         b = Leader(core.store, core.keys, lease=1.0, heartbeat=0.3, heartbeat_ttl=0.9)
         await a.step()
