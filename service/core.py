@@ -109,7 +109,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             projects=tuple(project.id for project in settings.warmer.projects),
         )
         stack.push_async_callback(keycheck.close)
-        flight = SingleFlight(store, busy_retry_after=max(1.0, settings.upstream_max_wait))
+        flight = SingleFlight(
+            store,
+            per_client=settings.upstream_cold_per_token,
+            busy_retry_after=max(1.0, settings.upstream_max_wait),
+        )
         stack.push_async_callback(flight.close)
         answers = AnswerCache(
             store,

@@ -196,6 +196,13 @@ class Settings:
         help="Longest a request waits for an answer being fetched; past it, a 503 with "
         "Retry-After estimated from the work left and its progress, while the fetch goes on.",
     )
+    upstream_cold_per_token: int = setting(
+        "UPSTREAM_COLD_PER_TOKEN",
+        Int(1, 100000),
+        default=32,
+        help="Answers one API token's asks may have being fetched at once per process; one more "
+        "is a 503 at once, nothing started (a backlog cannot grow without bound).",
+    )
     upstream_fallback_share: float = setting(
         "UPSTREAM_FALLBACK_SHARE",
         SHARE,
@@ -284,9 +291,8 @@ class Settings:
 
     def describe(self) -> dict[str, str]:
         """A loggable view: every setting, secrets (and credentials in URLs) masked."""
-        shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
-        shown["voiceflow_url"] = re.sub(r"//[^/@]*@", "//***@", self.voiceflow_url)
-        return shown
+        url = re.sub(r"//[^/@]*@", "//***@", self.voiceflow_url)
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)} | {"voiceflow_url": url}
 
 
 def markdown_table() -> str:

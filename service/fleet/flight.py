@@ -31,10 +31,11 @@ T = TypeVar("T")
 
 LEASE_GRACE_SECONDS = 0.05  # past a lapsed lease, so the retry finds it gone
 RETRY_AFTER_SHUTDOWN = 1.0  # seconds: another process (or this one restarted) takes over
-# Flights a client's requests may have started and still running in a process. More would
-# only queue behind them for the same budget, and each waiting one holds tasks and leases:
-# a client rotating cold ranges would grow the backlog, memory and the garbage collector's
-# pauses without bound. Past it a new cold ask is refused at once, and nothing is started.
+# Flights a client's requests may have started and still running in a process (the
+# default of UPSTREAM_COLD_PER_TOKEN). More would only queue behind them for the same
+# budget, and each waiting one holds tasks and leases: a client rotating cold ranges would
+# grow the backlog, memory and the garbage collector's pauses without bound. Past it a new
+# cold ask is refused at once, and nothing is started.
 COLD_FLIGHTS_PER_CLIENT = 32
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import jsonschema
@@ -255,3 +256,26 @@ async def test_the_document_states_the_date_bounds_the_code_keeps(client: Any) -
         payload = body(start=start, end=end)
         resp = await client.post("/api/analytics/overview", json=payload)
         assert checker.is_valid(payload) == (resp.status != 400), (start, end, resp.status)
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_token_past_its_cold_answers_is_told_to_come_back_at_once(
+    make_client: Any, sim: Sim
+) -> None:
+    """UPSTREAM_COLD_PER_TOKEN=1: while one cold answer is fetched for the token, a second
+    cold ask is a 503 at once, with Retry-After, and starts nothing upstream."""
+    client = await make_client(UPSTREAM_COLD_PER_TOKEN="1", UPSTREAM_MAX_WAIT_SECONDS="0.2")
+    sim.state.config.hang_s = 2
+    sim.state.hang_next(1)
+    first = await client.post("/api/analytics/overview", json=body())
+    assert first.status == 503  # waited 0.2 s; its fetch goes on
+    another = "62912f08e83f76001b218691"
+    started = time.monotonic()
+    other = await client.post("/api/analytics/overview", json=body(project=another))
+    assert other.status == 503 and time.monotonic() - started < 0.2
+    problem = await other.json()
+    assert problem["type"].endswith("upstream-rate-limited")
+    assert "being fetched" in problem["detail"]
+    assert int(other.headers["Retry-After"]) >= 1
+    await asyncio.sleep(0.1)
+    assert not [e for e in sim.state.stats()["log"] if e["projectID"] == another]  # none began
