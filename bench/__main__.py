@@ -18,6 +18,7 @@ BENCHMARKS = (
     "loopstall",
     "soak",
     "workers",
+    "scale",
 )
 
 
