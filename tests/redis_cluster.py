@@ -6,15 +6,13 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import redis
 from redis.crc import key_slot
 
-from tests.redis_server import free_port
+from tests.redis_server import RedisServer, free_port
 
 MASTERS = 3
 # Ms a node may be unreachable before the others call it failed and its replica takes over.
@@ -22,24 +20,21 @@ MASTERS = 3
 NODE_TIMEOUT_MS = 2000
 
 
-class ClusterNode:
-    """One redis-server of the cluster; SIGKILL and `start()` again on the same ports."""
+class ClusterNode(RedisServer):
+    """One redis-server of the cluster; SIGKILL and `start()` again on the same ports (its
+    nodes.conf, in the server's own directory, keeps its identity: it rejoins the cluster)."""
 
-    def __init__(self, binary: str, root: Path, node_timeout_ms: int) -> None:
-        self.port, self.bus_port = free_port(), free_port()
-        self.dir = root / str(self.port)
-        self.dir.mkdir()
-        self._args = [
-            binary,
-            *("--port", str(self.port), "--cluster-port", str(self.bus_port)),
-            *("--bind", "127.0.0.1", "--protected-mode", "no"),
-            *("--save", "", "--appendonly", "no", "--dir", str(self.dir)),
-            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
-            *("--cluster-node-timeout", str(node_timeout_ms)),
-            # A replica syncs at once (the default waits 5 s for others to share the transfer).
-            *("--repl-diskless-sync-delay", "0"),
-        ]
-        self._proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, node_timeout_ms: int) -> None:
+        bus_port = free_port()
+        super().__init__(
+            extra=[
+                *("--cluster-port", str(bus_port)),
+                *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                *("--cluster-node-timeout", str(node_timeout_ms)),
+                # A replica syncs at once (the default waits 5 s for others to share it).
+                *("--repl-diskless-sync-delay", "0"),
+            ]
+        )
 
     @property
     def address(self) -> str:
@@ -48,36 +43,8 @@ class ClusterNode:
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
 
-    def start(self) -> None:
-        """Start (or restart: nodes.conf keeps its identity, so it rejoins the cluster)."""
-        self._proc = subprocess.Popen(
-            self._args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        _wait(lambda: bool(self._ping()), 10, f"redis-server on {self.port}")
-
-    def _ping(self) -> bool:
-        client = self.client()
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError(f"redis-server on {self.port} exited") from None
-            return False
-        finally:
-            client.close()
-
     def kill(self) -> None:
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait(10)
-            self._proc = None
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
-            self._proc.terminate()
-            self._proc.wait(10)
-            self._proc = None
+        self.send_signal(signal.SIGKILL)
 
     @property
     def running(self) -> bool:
@@ -86,14 +53,12 @@ class ClusterNode:
 
 class RedisCluster:
     def __init__(self, masters: int = MASTERS, node_timeout_ms: int = NODE_TIMEOUT_MS) -> None:
-        binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
-        if binary is None or cli is None:
-            raise RuntimeError("redis-server is not installed; `make test` installs it")
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed; `make test` installs it")
         self.cli = cli
         self.node_timeout_ms = node_timeout_ms
-        self._dir = tempfile.TemporaryDirectory(prefix="vfac-cluster-")
-        root = Path(self._dir.name)
-        self.nodes = [ClusterNode(binary, root, node_timeout_ms) for _ in range(masters * 2)]
+        self.nodes = [ClusterNode(node_timeout_ms) for _ in range(masters * 2)]
 
     @property
     def url(self) -> str:
@@ -218,8 +183,7 @@ class RedisCluster:
 
     def close(self) -> None:
         for node in self.nodes:
-            node.stop()
-        self._dir.cleanup()
+            node.close()
 
 
 def _synced(info: dict[str, object]) -> bool:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 
 import redis
 
@@ -20,7 +21,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra: Sequence[str] = ()) -> None:
+        """`extra`: more redis-server arguments (a cluster node's)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; `make test` installs it")
@@ -28,6 +30,7 @@ class RedisServer:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="vfac-redis-")
+        self._extra = list(extra)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RedisServer:
@@ -46,6 +49,7 @@ class RedisServer:
                 self._dir.name,
                 "--protected-mode",
                 "no",
+                *self._extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
