@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-## run: serve on $$PORT (8080) with embedded defaults unless REDIS_URL / VOICEFLOW_API_KEY are set
+## run: serve on $$PORT (8080) with embedded defaults unless REDIS_URL / VOICEFLOW_API_KEY are set; with a real key and no shared store, fetched days are kept in .cache/ across restarts
+# A real key's upstream budget is worth keeping across restarts: then the file store (CACHE_DIR=
+# for none). The demo data cost nothing to fetch again, so they stay in memory.
+CACHE_DIR ?= $(if $(REDIS_URL)$(DATABASE_URL),,$(if $(VOICEFLOW_API_KEY),.cache))
 run: $(STAMP)
-	$(BIN)/python -m service
+	CACHE_DIR=$(CACHE_DIR) $(BIN)/python -m service
 
-## system-deps: redis-server, poppler-utils (pdftoppm), chromium, promtool, node and npm for the tests, from Debian's packages
+## system-deps: redis-server, postgresql, poppler-utils (pdftoppm), chromium, promtool, node and npm for the tests, from Debian's packages
 system-deps:
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v psql >/dev/null \
+		|| missing="$$missing postgresql"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \

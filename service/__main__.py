@@ -1,5 +1,6 @@
 """`python -m service`: read settings from the environment and serve. With WEB_CONCURRENCY
-above 1 and REDIS_URL set, it is the parent of that many web processes (`service/workers.py`)."""
+above 1 and a shared store (REDIS_URL or DATABASE_URL), it is the parent of that many web
+processes (`service/workers.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from service import logs, workers
 from service.config.settings import Settings, SettingsError
 from service.config.worker import ALONE, Worker
+from service.store.files import CacheDirInUse
 
 SHUTDOWN_SECONDS = 10.0  # in-flight requests get this long after SIGTERM (platforms allow 30)
 log = logging.getLogger("service")
@@ -26,15 +28,22 @@ def main() -> None:
     if worker is None:
         log.info("starting with %s", settings.describe())
     if worker is None and settings.web_concurrency > 1:
-        if settings.redis_url is not None:
+        if settings.shared_store:
             raise SystemExit(workers.supervise(settings.web_concurrency, SHUTDOWN_SECONDS))
         log.warning(
-            "WEB_CONCURRENCY=%d ignored: serving from this one process, as REDIS_URL is not set. "
-            "The in-process store is per process: %d processes would each keep their own cache, "
-            "single flight and upstream budget (%d times the rate). Set REDIS_URL to run several.",
-            *(settings.web_concurrency,) * 3,
+            "WEB_CONCURRENCY=%d ignored: serving from this one process, with no shared store. "
+            "The %s is for one process: %d processes would each keep their own cache, single "
+            "flight and upstream budget (%d times the rate). Set REDIS_URL or DATABASE_URL to "
+            "run several.",
+            settings.web_concurrency,
+            settings.store_name,
+            *(settings.web_concurrency,) * 2,
         )
-    serve(settings, worker)
+    try:
+        serve(settings, worker)
+    except CacheDirInUse as exc:
+        print(f"vf-analytics-cache: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def serve(settings: Settings, worker: Worker | None) -> None:

@@ -61,10 +61,10 @@ async def lifecycle(app: web.Application) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         core = await stack.enter_async_context(open_core(settings))
         app[CORE], app[STORE], app[ANALYTICS] = core, core.store, core.analytics
-        if settings.redis_url is None and settings.warmer_embedded:
-            # No Redis, so no fleet: this process warms its own cache, as `python -m warmer`
-            # would.
-            log.info("REDIS_URL is not set: the warmer runs inside this process")
+        if not settings.shared_store and settings.warmer_embedded:
+            # No shared store, so no fleet: this process warms its own cache, as
+            # `python -m warmer` would.
+            log.info("no shared store (REDIS_URL, DATABASE_URL): the warmer runs in this process")
             await stack.enter_async_context(Warmer(core).running())
         pool = RenderPool(EXPORT_RENDERS)
         stack.push_async_callback(pool.close)

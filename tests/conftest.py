@@ -1,5 +1,5 @@
-"""Shared fixtures: a real Redis server and a real Redis Cluster, the Voiceflow simulator, and
-the service under test."""
+"""Shared fixtures: a real Redis server, a real Redis Cluster and a real PostgreSQL, the
+Voiceflow simulator, and the service under test."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ from service.config.settings import Settings
 from service.store.base import Store
 from service.store.connect import open_store
 from service.store.fallback import FallbackStore
+from service.store.files import FileStore
 from service.store.keys import Keys
 from service.store.memory import MemoryStore
+from service.store.postgres import PostgresStore
 from service.store.redis import RedisStore
 from simulator.app import SIM_STATE, SimulatorConfig, SimulatorState, create_simulator_app
+from tests.postgres_server import PostgresServer
 from tests.redis_cluster import RedisCluster
 from tests.redis_server import RedisServer
 
@@ -55,6 +58,22 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server (TLS on), started once (about 1 s) for every test that asks."""
+    server = PostgresServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """The session's PostgreSQL, its store's table emptied, as DATABASE_URL names it (over TLS,
+    as a Supabase connection string asks)."""
+    postgres_server.flush()
+    return f"{postgres_server.url}?sslmode=require"
+
+
+@pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisCluster]:
     """3 masters and 3 replicas, started once (about 2 s) for every test that asks."""
     cluster = RedisCluster().start()
@@ -78,7 +97,12 @@ def cluster_url(redis_cluster: RedisCluster) -> str:
 
 
 def store_env(kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
-    """REDIS_URL (flushed) and REDIS_MODE of the store `kind` names; none for "memory"."""
+    """The settings of the store `kind` names, emptied: REDIS_URL and REDIS_MODE, DATABASE_URL,
+    or a new CACHE_DIR; none for "memory"."""
+    if kind == "postgres":
+        return {"DATABASE_URL": request.getfixturevalue("database_url")}
+    if kind == "file":
+        return {"CACHE_DIR": str(request.getfixturevalue("tmp_path") / "cache")}
     if kind == "cluster":
         return {"REDIS_URL": request.getfixturevalue("cluster_url"), "REDIS_MODE": "cluster"}
     if kind == "redis":
@@ -95,7 +119,11 @@ def admin_client(env: Mapping[str, str]) -> redis.Redis | redis.cluster.RedisClu
 
 
 def flush(env: Mapping[str, str]) -> None:
-    """FLUSHALL on the Redis `env` names (each master of a cluster)."""
+    """Empty the shared store `env` names: FLUSHALL on a Redis (each master of a cluster),
+    the store's table on a PostgreSQL."""
+    if "DATABASE_URL" in env:
+        PostgresServer.flush_url(env["DATABASE_URL"])
+        return
     client = admin_client(env)
     try:
         client.flushall()
@@ -144,9 +172,13 @@ def make_settings(sim: Sim, redis_url: str | None = None, **env: str) -> Setting
     return Settings.from_env(environ)
 
 
-@pytest.fixture(params=["redis", "memory", "cluster"])
+STORES = ["redis", "memory", "cluster", "postgres", "file"]
+
+
+@pytest.fixture(params=STORES)
 def store_kind(request: pytest.FixtureRequest) -> str:
-    """Run a test over a real Redis, over the in-process store, and over a Redis Cluster."""
+    """Run a test over a real Redis, the in-process store, a Redis Cluster, a real PostgreSQL
+    and the file store."""
     kind: str = request.param
     return kind
 
@@ -172,8 +204,19 @@ async def store(store_kind: str, request: pytest.FixtureRequest) -> AsyncIterato
     if store_kind == "memory":
         yield MemoryStore()
         return
-    async with redis_commands(store_kind, request) as opened:
+    if store_kind in ("postgres", "file"):
+        env = store_env(store_kind, request)
+        opened: PostgresStore | FileStore = (
+            PostgresStore(env["DATABASE_URL"], DONE)
+            if store_kind == "postgres"
+            else FileStore(env["CACHE_DIR"])
+        )
+        await opened.start()
         yield opened
+        await opened.close()
+        return
+    async with redis_commands(store_kind, request) as commands:
+        yield commands
 
 
 @pytest.fixture(params=["redis", "cluster"])

@@ -37,7 +37,8 @@ class Process:
             k: v
             for k, v in os.environ.items()
             if k
-            not in {"REDIS_URL", "VOICEFLOW_API_KEY", "API_TOKEN", "API_TOKENS", "API_TOKENS_FILE"}
+            not in {"REDIS_URL", "DATABASE_URL", "CACHE_DIR", "VOICEFLOW_API_KEY", "API_TOKEN"}
+            | {"API_TOKENS", "API_TOKENS_FILE"}
         }
         if module == "warmer":  # its metrics on the port it was given, not the shared default
             env = {"WARMER_METRICS_PORT": str(port), **env}

@@ -36,13 +36,13 @@ async def serve(settings: Settings) -> None:
 
 
 NO_REDIS = (
-    "no REDIS_URL: the warmer runs inside the web process, and its cache and popularity "
-    "live in that process's memory, out of reach from here"
+    "no shared store (REDIS_URL, DATABASE_URL): the warmer runs inside the web process, and "
+    "its cache and popularity live in that process's store, out of reach from here"
 )
 
 
 async def print_plan(settings: Settings) -> int:
-    if settings.redis_url is None:
+    if not settings.shared_store:
         print(f"{NO_REDIS}; see the web process's GET /api/warmer/status")
         return 1
     async with open_core(settings) as core:
@@ -70,7 +70,7 @@ async def print_plan(settings: Settings) -> int:
 
 
 async def check(settings: Settings) -> int:
-    if settings.redis_url is None:
+    if not settings.shared_store:
         print(f"{NO_REDIS}; see the web process's GET /health/ready")
         return 1
     async with open_core(settings) as core:

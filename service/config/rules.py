@@ -3,6 +3,7 @@ alone but cannot work together stops start-up with a message naming both."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from service.config.table import spell
 def conflicts(values: Mapping[str, Any], errors: list[str]) -> list[str]:
     """The problems of `values` (by field name) as a whole; `errors` are each variable's own,
     and a rule about a variable already reported is not checked again."""
-    return _rate(values, errors) + _redis(values, errors)
+    return _rate(values, errors) + _redis(values, errors) + _stores(values, errors)
 
 
 def _rate(values: Mapping[str, Any], errors: list[str]) -> list[str]:
@@ -47,4 +48,32 @@ def _redis(values: Mapping[str, Any], errors: list[str]) -> list[str]:
                 "REDIS_URL: with REDIS_MODE=cluster each node must be a redis:// or rediss:// "
                 "URL of database 0 (a cluster has no other)"
             ]
+    return []
+
+
+# Supabase's transaction pooler hands each transaction any server connection: LISTEN/NOTIFY,
+# which wakes waiters in other processes, cannot work through it.
+_TRANSACTION_POOLER = re.compile(r"@[^/?]*\.pooler\.supabase\.com:6543[/?]|[?&]pgbouncer=true")
+
+
+def _stores(values: Mapping[str, Any], errors: list[str]) -> list[str]:
+    """One store at a time; a PostgreSQL that can deliver notifications."""
+    named = [
+        name
+        for name, field in (("REDIS_URL", "redis_url"), ("DATABASE_URL", "database_url"))
+        if values[field] is not None
+    ]
+    if len(named) == 2:
+        return ["REDIS_URL and DATABASE_URL are both set: the cache lives in one store, set one"]
+    if named and values["cache_dir"] is not None:
+        return [
+            f"CACHE_DIR and {named[0]} are both set: CACHE_DIR is the single-host file store, "
+            f"{named[0]} the shared one; set one"
+        ]
+    url = values["database_url"]
+    if url is not None and _TRANSACTION_POOLER.search(url.reveal() + "/"):
+        return [
+            "DATABASE_URL: Supabase's transaction pooler (port 6543, or pgbouncer=true) cannot "
+            "deliver LISTEN/NOTIFY; use its session pooler (port 5432) or the direct connection"
+        ]
     return []

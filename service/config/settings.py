@@ -21,12 +21,12 @@ from service.config.kinds import (
     OneOf,
     Origins,
     Port,
-    RedisUrl,
     Token,
 )
 from service.config.rules import conflicts
 from service.config.secret import Secret
 from service.config.spec import SettingsError, markdown, read_env, rows, setting
+from service.config.stores import StoreSettings
 from service.config.tokens import ApiTokens, Tokens
 from service.config.warmer import WarmerConfig, WarmerFile
 
@@ -35,7 +35,9 @@ __all__ = ["Secret", "Settings", "SettingsError", "markdown_table"]
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(StoreSettings):
+    """Every setting; where the cache lives is in StoreSettings (its fields come first)."""
+
     port: int = setting(
         "PORT",
         Port(),
@@ -48,20 +50,7 @@ class Settings:
         Int(1, 64),
         default=1,
         help="Web processes on this host, all on PORT (`SO_REUSEPORT`), under a parent that "
-        "restarts one that dies and passes SIGTERM on. Needs REDIS_URL (else one process).",
-    )
-    redis_url: Secret | None = setting(
-        "REDIS_URL",
-        RedisUrl(),
-        default=None,
-        help="Redis URL (`redis://`, `rediss://`, `unix://`); for a cluster, any node or "
-        "comma-separated seed nodes (the first one's credentials). Empty: an in-process store.",
-    )
-    redis_mode: str = setting(
-        "REDIS_MODE",
-        OneOf("standalone", "cluster"),
-        default="standalone",
-        help="`cluster`: REDIS_URL names a Redis Cluster (sharded pub/sub, per-slot reads).",
+        "restarts one that dies and passes SIGTERM on. Needs REDIS_URL or DATABASE_URL.",
     )
     voiceflow_api_key: Secret | None = setting(
         "VOICEFLOW_API_KEY",
@@ -111,12 +100,6 @@ class Settings:
         POSITIVE,
         default=2592000.0,
         help="How long rows of a closed day are kept.",
-    )
-    memory_store_mb: float = setting(
-        "CACHE_MEMORY_MAX_MB",
-        POSITIVE,
-        default=256.0,
-        help="In-process store's bound in MiB: past it, least recently used values go first.",
     )
     api_tokens: Tokens = setting(
         "API_TOKEN",
@@ -207,7 +190,8 @@ class Settings:
         "UPSTREAM_FALLBACK_SHARE",
         SHARE,
         default=0.25,
-        help="Share of the fleet's upstream rate a process uses alone while Redis is unreachable.",
+        help="Share of the fleet's upstream rate a process uses alone while its shared store "
+        "is down.",
     )
     upstream_concurrency: int = setting(
         "UPSTREAM_CONCURRENCY",
@@ -232,7 +216,8 @@ class Settings:
         "WARMER_EMBEDDED",
         Bool(),
         default=True,
-        help="With no REDIS_URL, run the warmer inside the web process (`true` or `false`).",
+        help="With no shared store (REDIS_URL, DATABASE_URL), run the warmer inside the web "
+        "process (`true` or `false`).",
     )
     warmer: WarmerConfig = setting(
         "WARMER_CONFIG",

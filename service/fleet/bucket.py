@@ -147,6 +147,7 @@ end
 return 0
 """,
     _take_twin,
+    values=(_Bucket, _Head),
 )
 # Moves "paused until" (ms) forward, never back, and empties the total bucket as of then.
 # KEYS: paused-until, total. ARGV: until, ms until then (its TTL), the bucket's refill ms.
@@ -162,6 +163,7 @@ end
 return 0
 """,
     _pause_twin,
+    values=(_Bucket,),
 )
 
 
@@ -186,4 +188,5 @@ end
 return {math.floor(tokens * 1000), tonumber(redis.call('GET', KEYS[2]) or '0')}
 """,
     _peek_twin,
+    values=(_Bucket,),
 )

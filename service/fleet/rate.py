@@ -218,4 +218,5 @@ end
 return {{rate, n, top}}
 """,
     _adjust_twin,
+    values=(_Learned,),
 )

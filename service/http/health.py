@@ -59,8 +59,8 @@ async def _store_check(request: web.Request) -> dict[str, str]:
         return {
             "status": "degraded",
             "kind": store.kind,
-            "detail": "Redis unreachable: serving from the in-process store and this "
-            "process's share of the upstream budget until it is back",
+            "detail": f"{request.app[SETTINGS].store_name} unreachable: serving from the "
+            "in-process store and this process's share of the upstream budget until it is back",
         }
     return {"status": "ok", "kind": store.kind}
 
@@ -107,11 +107,15 @@ async def _upstream_check(request: web.Request) -> dict[str, Any]:
 def _embedded(request: web.Request) -> list[str]:
     settings = request.app[SETTINGS]
     notes = []
-    if settings.redis_url is None:
-        notes.append("in-process store (no REDIS_URL): cache is per process")
+    if not settings.shared_store:
+        if settings.cache_dir is None:
+            notes.append("in-process store (no REDIS_URL): cache is per process")
+        else:
+            notes.append("file store (CACHE_DIR): kept across restarts, for this one process")
         if settings.web_concurrency > 1:
             notes.append(
-                f"one process, not WEB_CONCURRENCY={settings.web_concurrency}: needs REDIS_URL"
+                f"one process, not WEB_CONCURRENCY={settings.web_concurrency}: needs REDIS_URL "
+                "or DATABASE_URL"
             )
     if settings.voiceflow_api_key is None:
         notes.append("demo data from the bundled Voiceflow simulator (no VOICEFLOW_API_KEY)")

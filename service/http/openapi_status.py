@@ -95,7 +95,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status", "store", "degraded", "source", "embedded"],
         "properties": {
             "status": {"const": "ok"},
-            "store": {"enum": ["redis", "memory"]},
+            "store": {"enum": ["redis", "postgres", "file", "memory"]},
             "degraded": {"type": "boolean"},
             "source": {"enum": ["voiceflow", "demo"]},
             "embedded": array({"type": "string"}),

@@ -154,15 +154,14 @@ async def _top(core: Core) -> list[tuple[Candidate, Answer | None]]:
 
 
 def _store(core: Core) -> str:
-    if core.settings.redis_url is None:
-        return "in-process store (no REDIS_URL)"
+    name = core.settings.store_name
     if core.store.degraded:
-        return "Redis unreachable: serving from this process's memory"
-    return "Redis Cluster" if core.settings.redis_mode == "cluster" else "Redis"
+        return f"{name} unreachable: serving from this process's memory"
+    return "in-process store (no REDIS_URL)" if name == "in-process store" else name
 
 
 def _warmer_where(core: Core) -> str:
-    if core.settings.redis_url is not None:
+    if core.settings.shared_store:
         return "in its own processes (python -m warmer)"
     return "inside this process" if core.settings.warmer_embedded else "off (WARMER_EMBEDDED=false)"
 

@@ -61,6 +61,10 @@ class Store(Protocol):
     async def ping(self) -> None: ...
 
 
+# The exception classes a store raises for one kind of failure (see fallback.Primary).
+Errors = tuple[type[BaseException], ...]
+
+
 def ms(seconds: float) -> int:
     """A TTL in whole milliseconds, as Redis takes it: at least 1 (0 would be refused)."""
     return max(1, int(seconds * 1000))

@@ -1,4 +1,4 @@
-"""Opening the store a process runs on, from settings: the one place Redis is dialled.
+"""Opening the store a process runs on, from settings: the one place a store is dialled.
 
 The web app and the warmer both open their store here, so the pool sizes and timeouts that
 make a dead Redis cheap (a short timeout, no silent retries, then the in-process store)
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -21,10 +20,12 @@ from redis.backoff import NoBackoff
 from service.config.settings import Settings
 from service.store.base import Store, Watchers
 from service.store.cluster import ClusterStore
-from service.store.fallback import FallbackStore
+from service.store.fallback import FallbackStore, Primary
+from service.store.files import FileStore
 from service.store.keys import Keys
 from service.store.memory import MemoryStore
-from service.store.redis import Pool, RedisCommands, RedisStore
+from service.store.postgres import PostgresStore
+from service.store.redis import Pool, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +37,43 @@ REDIS_HEALTH_CHECK = 30  # seconds idle before a pooled connection is pinged on 
 
 @asynccontextmanager
 async def open_store(settings: Settings, keys: Keys) -> AsyncIterator[Store]:
-    """Redis (falling back to memory while it is down), or memory alone with no REDIS_URL."""
-    if settings.redis_url is None:
-        log.info("REDIS_URL is not set: using an in-process store (cache is per process)")
+    """The store the settings name, behind an in-process stand-in for while it is down: Redis,
+    PostgreSQL, or the file store; with none named, the in-process store alone."""
+    if not settings.shared_store and settings.cache_dir is None:
+        log.info("no REDIS_URL, DATABASE_URL or CACHE_DIR: an in-process store (per process)")
         yield MemoryStore(max_bytes=_bound(settings))
         return
     watchers = Watchers()
+    local = MemoryStore(watchers, max_bytes=_bound(settings))
+    store = FallbackStore(_primary(settings, keys, watchers), local)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _primary(settings: Settings, keys: Keys, watchers: Watchers) -> Primary:
+    if settings.database_url is not None:
+        return PostgresStore(
+            settings.database_url.reveal(),
+            keys.done_channel,
+            watchers,
+            pool_size=settings.database_pool_size,
+        )
+    if settings.cache_dir is not None:
+        return FileStore(settings.cache_dir, watchers)
+    assert settings.redis_url is not None
     url = settings.redis_url.reveal()
-    primary: RedisCommands[Any]
     if settings.redis_mode == "cluster":
-        primary = ClusterStore(
+        return ClusterStore(
             _cluster(url),
             keys.done_channel,
             watchers,
             permits=REDIS_CONNECTIONS,
             wait=REDIS_POOL_WAIT,
         )
-    else:
-        client = aioredis.Redis(connection_pool=_pool(url))
-        primary = RedisStore(client, keys.done_channel, watchers)
-    store = FallbackStore(primary, MemoryStore(watchers, max_bytes=_bound(settings)))
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
+    return RedisStore(aioredis.Redis(connection_pool=_pool(url)), keys.done_channel, watchers)
 
 
 def _pool(url: str) -> Pool:

@@ -13,16 +13,17 @@ import logging
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import ReadOnlyError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service.store.base import Watchers, ms
+from service.store.base import Errors, Watchers, ms
 from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg
 
@@ -54,6 +55,18 @@ class RedisCommands(ScriptedLeases, Generic[C]):
 
     kind = "redis"
     degraded = False  # Redis itself; FallbackStore is what degrades
+    # Unreachable, slow, or refusing writes (full under `noeviction`, a replica after
+    # failover). A Redis Cluster's store raises its own of these (ClusterUnavailable, a
+    # ConnectionError) for a failover under way, slots moving or a node down.
+    DOWN: ClassVar[Errors] = (
+        RedisConnectionError,
+        RedisTimeoutError,
+        ReadOnlyError,
+        OSError,
+        asyncio.TimeoutError,
+    )
+    BUSY: ClassVar[Errors] = (PoolBusy,)
+    REFUSED: ClassVar[Errors] = (RedisError,)
 
     def __init__(self, client: C, channel: str, watchers: Watchers | None = None) -> None:
         self._r: C = client

@@ -51,6 +51,9 @@ class Script:
     name: str  # in logs and test failures, which need not show the source
     lua: str = field(repr=False)
     twin: Twin = field(repr=False)
+    # The NamedTuples the twin keeps in its keys: a SQL store (snapshot.py) reads back
+    # these types, and no other.
+    values: tuple[type, ...] = field(default=(), repr=False)
 
 
 def as_argv(args: Sequence[ScriptArg]) -> list[str]:

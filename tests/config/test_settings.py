@@ -168,3 +168,30 @@ def test_a_cluster_takes_seed_nodes_and_refuses_what_it_cannot_use() -> None:
         with pytest.raises(SettingsError) as err:
             Settings.from_env(env)
         assert names in str(err.value) and "hunter2password" not in str(err.value)
+
+
+def test_one_store_at_a_time_and_a_usable_database_url() -> None:
+    """A Supabase connection string is taken as it is (sslmode and all); two stores at once,
+    or Supabase's transaction pooler (no LISTEN/NOTIFY through it), stop start-up with a
+    message naming what to change, never the password."""
+    supabase = (
+        "postgresql://postgres.abcdefghijklmnop:hunter2password@"
+        "aws-0-eu-central-1.pooler.supabase.com:5432/postgres?sslmode=require"
+    )
+    s = Settings.from_env({"DATABASE_URL": supabase})
+    assert s.database_url is not None and s.database_url.reveal() == supabase
+    assert s.shared_store and s.store_name == "PostgreSQL"
+    assert Settings.from_env({"CACHE_DIR": "/tmp/c"}).store_name == "file store"
+    assert not Settings.from_env({"CACHE_DIR": "/tmp/c"}).shared_store
+    pooler = supabase.replace(":5432/", ":6543/")
+    for env, names in (
+        ({"DATABASE_URL": supabase, "REDIS_URL": "redis://h:6379"}, "REDIS_URL and DATABASE_URL"),
+        ({"DATABASE_URL": supabase, "CACHE_DIR": "/tmp/c"}, "CACHE_DIR and DATABASE_URL"),
+        ({"REDIS_URL": "redis://h:6379", "CACHE_DIR": "/tmp/c"}, "CACHE_DIR and REDIS_URL"),
+        ({"DATABASE_URL": pooler}, "transaction pooler"),
+        ({"DATABASE_URL": supabase + "&pgbouncer=true"}, "transaction pooler"),
+        ({"DATABASE_URL": "mysql://u:hunter2password@h/db"}, "must be a postgresql://"),
+    ):
+        with pytest.raises(SettingsError) as raised:
+            Settings.from_env(env)
+        assert names in str(raised.value) and "hunter2password" not in str(raised.value)

@@ -1,18 +1,19 @@
-"""Several real service processes on one real Redis: one fetch per key, fleet-wide."""
+"""Several real service processes on one real Redis (or PostgreSQL): one fetch per key,
+fleet-wide."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import body, flush
+from tests.conftest import body, flush, store_env
 from tests.processes import Process, sim_control, start_service, start_simulator
 from tests.redis_server import free_port
 
@@ -27,9 +28,10 @@ def fleet_sim() -> Iterator[Process]:
     sim.stop()
 
 
-def start_fleet(sim: Process, redis_url: str, n: int, **env: str) -> list[Process]:
+def start_fleet(sim: Process, store: str | Mapping[str, str], n: int, **env: str) -> list[Process]:
+    """`n` service processes on one shared store: a Redis URL, or the store's settings."""
     common = {
-        "REDIS_URL": redis_url,
+        **({"REDIS_URL": store} if isinstance(store, str) else store),
         "VOICEFLOW_API_KEY": KEY,
         "VOICEFLOW_ANALYTICS_URL": sim.url,
         **env,
@@ -66,13 +68,19 @@ def upstream_requests(sim: Process) -> list[tuple[str, str, str, Any]]:
     ]
 
 
+@pytest.fixture(params=["redis", "cluster", "postgres"])
+def shared_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Each store a fleet can share, emptied: its settings."""
+    return store_env(request.param, request)
+
+
 async def test_concurrent_cold_requests_fetch_once(
-    fleet_sim: Process, redis_env: dict[str, str]
+    fleet_sim: Process, shared_env: dict[str, str]
 ) -> None:
     """200 identical cold requests over 2 processes cost exactly what one request costs (on
-    one Redis, and on a Redis Cluster: leases by script, wake-ups by sharded pub/sub)."""
-    redis_url, mode = redis_env["REDIS_URL"], redis_env.get("REDIS_MODE", "standalone")
-    single = start_fleet(fleet_sim, redis_url, 1, REDIS_MODE=mode)
+    one Redis, on a Redis Cluster: leases by script, wake-ups by sharded pub/sub; and on
+    PostgreSQL: leases in transactions, wake-ups by LISTEN/NOTIFY)."""
+    single = start_fleet(fleet_sim, shared_env, 1)
     try:
         async with aiohttp.ClientSession() as session:
             assert (await post(session, single[0], FEB))[0] == 200
@@ -81,9 +89,9 @@ async def test_concurrent_cold_requests_fetch_once(
     one_cost = len(upstream_requests(fleet_sim))
     sim_control(fleet_sim, "reset")
     sim_control(fleet_sim, "config", {"latency_s": 0.2})
-    flush(redis_env)
+    flush(shared_env)
 
-    fleet = start_fleet(fleet_sim, redis_url, 2, REDIS_MODE=mode)
+    fleet = start_fleet(fleet_sim, shared_env, 2)
     try:
         async with aiohttp.ClientSession() as session:
             results = await asyncio.gather(*(post(session, fleet[i % 2], FEB) for i in range(200)))

@@ -110,15 +110,17 @@ async def test_two_processes_seeing_one_429_burst_halve_once(store: Store) -> No
     """Two Budgets on one store, both refused for requests sent before the pause: one halving."""
     clock = Clock()
     a, b = probing(store, clock), probing(store, clock)
-    sent = asyncio.Event()
+    sent, taken = asyncio.Event(), asyncio.Semaphore(0)
 
     async def refused(budget: Budget) -> None:  # one process's request, answered 429
         await budget.acquire(time.monotonic() + 60)
+        taken.release()
         await sent.wait()
         await budget.pause(1.0)
 
     tasks = [asyncio.create_task(refused(budget)) for budget in (a, b)]  # a task per request
-    await asyncio.sleep(0.01)
+    for _ in tasks:  # both requests are sent before either answer arrives
+        await taken.acquire()
     sent.set()
     await asyncio.gather(*tasks)
     status = await learned(store, clock).status()

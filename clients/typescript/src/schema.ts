@@ -473,7 +473,7 @@ export interface components {
             /** @constant */
             status: "ok";
             /** @enum {unknown} */
-            store: "redis" | "memory";
+            store: "redis" | "postgres" | "file" | "memory";
             degraded: boolean;
             /** @enum {unknown} */
             source: "voiceflow" | "demo";
