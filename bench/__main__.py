@@ -19,6 +19,7 @@ BENCHMARKS = (
     "soak",
     "workers",
     "scale",
+    "stores",
 )
 
 
