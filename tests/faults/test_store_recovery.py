@@ -76,7 +76,7 @@ async def test_a_pool_busy_past_its_wait_is_not_redis_down(
     async with open_store(settings, Keys("voiceflow")) as store:
         await store.set("k", b"v", 60)
         # The other connection is busy for 0.3 s (a BLPOP): six pool waits pass meanwhile.
-        busy = asyncio.create_task(store._redis._r.execute_command("BLPOP", "nothing", "0.3"))  # type: ignore[attr-defined]
+        busy = asyncio.create_task(store.primary._r.execute_command("BLPOP", "nothing", "0.3"))  # type: ignore[attr-defined]
         await asyncio.sleep(0.02)
         assert await store.get("k") == b"v"
         await busy

@@ -21,15 +21,17 @@ def run_warmer(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_plan_without_redis_says_why_there_is_nothing_to_plan() -> None:
-    """With no REDIS_URL, `plan` says the warmer lives in the web process, and exits 1."""
+    """With no shared store, `plan` says the warmer lives in the web process, and exits 1."""
     result = run_warmer("plan")
     assert result.returncode == 1, result.stderr
-    assert "no REDIS_URL" in result.stdout and "/api/warmer/status" in result.stdout
+    assert "no shared store (REDIS_URL, DATABASE_URL)" in result.stdout
+    assert "/api/warmer/status" in result.stdout
     assert "to refresh" not in result.stdout
 
 
 def test_check_without_redis_points_at_the_web_process() -> None:
-    """With no REDIS_URL, `--check` points at the web process's readiness, and exits 1."""
+    """With no shared store, `--check` points at the web process's readiness, and exits 1."""
     result = run_warmer("--check")
     assert result.returncode == 1, result.stderr
-    assert "no REDIS_URL" in result.stdout and "/health/ready" in result.stdout
+    assert "no shared store (REDIS_URL, DATABASE_URL)" in result.stdout
+    assert "/health/ready" in result.stdout
