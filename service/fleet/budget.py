@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from service import metrics
 from service.errors import UpstreamRateLimited
 from service.fleet import bucket, queue
-from service.fleet.priority import current
+from service.fleet.priority import PRIORITY_POLL_SECONDS, current
 from service.fleet.queue import Turns
 from service.fleet.rate import FLOOR_SHARE, probing
 from service.store.base import Store
@@ -33,7 +33,6 @@ from service.store.script import ScriptArg
 
 log = logging.getLogger(__name__)
 
-PRIORITY_POLL_SECONDS = 0.25  # a waiting fetch notices a change of priority within this long
 HEAD_HOLD_MS = 1000  # the fleet's smallest waiting work keeps its claim this long past a take
 
 

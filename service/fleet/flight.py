@@ -3,7 +3,9 @@
 In-process callers share one task; across processes a Redis lease (SET NX PX + token,
 compare-and-delete) elects one computer, renewed while it runs, and the others wait for
 its "done" notification. A crashed holder's lease expires, so waiters are delayed by at
-most the lease TTL before one of them takes over. Cache hits never come here.
+most the lease TTL before one of them takes over. Cache hits never come here. A flight's
+priority is fleet-wide: users waiting on the lease in other processes count for the holder's
+(FleetDemand, priority.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from service import metrics
 from service.errors import ServiceUnavailable, UpstreamRateLimited
 from service.fleet import priority as priorities
 from service.fleet import tally
-from service.fleet.priority import Priority, running_as
+from service.fleet.priority import FleetDemand, Priority, running_as
 from service.fleet.tally import tally_requests
 from service.store.base import Store
 from service.store.keys import LEASE_RENEW_SECONDS, LEASE_TTL_SECONDS, Keys
@@ -60,6 +62,7 @@ class SingleFlight:
         self._priorities: dict[str, Priority] = {}  # each flight's, derived from its waiters
         # Each flight's upstream requests, and the tallies that counted them as they went.
         self._tallies: dict[str, tuple[list[int], tuple[list[int], ...]]] = {}
+        self._demand = FleetDemand(store)  # users waiting for a flight in other processes
         self._closing = False
 
     def running(self, key: str) -> bool:
@@ -113,10 +116,12 @@ class SingleFlight:
 
     def keep_priority(self, key: str, seconds: float) -> None:
         """The caller stops waiting for now but will come back within `seconds`: its flight
-        keeps the caller's priority until then (a user told to retry is still a user)."""
+        keeps the caller's priority until then (a user told to retry is still a user), in
+        the process running it too when that is another (the retry may land anywhere)."""
         priority = self._priorities.get(key)
         if priority is not None:
             priority.hold(priorities.current(), seconds)
+            self._demand.lend_now(key)
 
     async def close(self) -> None:
         """Stop every flight of this process; each releases its leases and wakes its waiters
@@ -126,6 +131,7 @@ class SingleFlight:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._demand.close()
 
     def _admit(self, key: str, caller: Priority) -> None:
         """Count a flight a user's request starts against its client; refuse one too many."""
@@ -175,7 +181,9 @@ class SingleFlight:
                     metrics.FLIGHTS.labels("follower").inc()
                     return found
                 # Woken by the holder's notification, or when its lease would lapse.
-                await wait_event(done, left + LEASE_GRACE_SECONDS)
+                # Meanwhile the users waiting here raise the holder's fetch to theirs.
+                with self._demand.lending(key, priorities.current()):
+                    await wait_event(done, left + LEASE_GRACE_SECONDS)
                 found = await check()
                 if found is not None:
                     metrics.FLIGHTS.labels("follower").inc()
@@ -188,7 +196,8 @@ class SingleFlight:
     ) -> T:
         try:
             async with renewing(self._store, [lease], token, self._lease_ttl, self._renew_every):
-                return await compute()
+                with self._demand.heeding(key, priorities.current()):
+                    return await compute()
         finally:
             await self._store.notify(key)
 

@@ -16,6 +16,7 @@ NAMESPACE = "vfac:v1"  # bump v1 when a stored value's format changes: old value
 LEASE_SUFFIX = ":lease"  # every lease key ends so (the in-process store never evicts one)
 LEASE_TTL_SECONDS = 15.0  # a fetch holds its lease this long; renewed while it runs
 LEASE_RENEW_SECONDS = 5.0  # renew at a third of the TTL, so one slow renewal does not lose it
+DEMAND_TTL_SECONDS = 3.0  # a waiter's demand, refreshed every second, outlives two missed writes
 CHECKPOINT_TTL_SECONDS = 600.0  # a killed fetch is resumed well within this; then it goes
 DENSITY_TTL_SECONDS = 30 * 86400.0  # a project's activity changes slowly
 PROGRESS_TTL_SECONDS = 30.0  # published about every second while a computation runs
@@ -122,6 +123,12 @@ class Keys:
     def lease(key: str) -> str:
         """The single-flight lease guarding the computation (or fetch) of `key`."""
         return f"{key}{LEASE_SUFFIX}"
+
+    @staticmethod
+    def demand(key: str) -> str:
+        """Clients waiting, in processes other than the lease holder's, for the computation
+        of `key`; beside its lease, in the same hash tag where the key has one."""
+        return f"{key}:demand"
 
     @property
     def popularity(self) -> str:
