@@ -18,6 +18,7 @@ from service.store.migrate import MIGRATIONS, SCHEMA
 from service.store.postgres import PostgresStore
 from tests.conftest import DONE, Sim, body, make_settings
 from tests.postgres_server import PostgresServer
+from tests.redis_server import free_port
 
 
 @pytest.fixture
@@ -157,3 +158,22 @@ async def test_a_database_down_at_start_up_degrades_then_recovers(
         assert await store.primary.get("k") == b"w"
     finally:
         await store.close()
+
+
+async def test_the_database_password_is_never_shown(
+    sim: Sim, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database that cannot be reached, named with a password: neither the log, nor
+    /health, nor an answer shows it."""
+    url = f"postgresql://vfac:hunter2password@127.0.0.1:{free_port()}/postgres?sslmode=require"
+    client = await aiohttp_client(create_app(make_settings(sim, DATABASE_URL=url)))
+    answers = [
+        await client.post("/api/analytics/overview", json=body()),
+        await client.get("/health/ready"),
+        await client.get("/health"),
+    ]
+    assert answers[0].status == 200  # served from the in-process store
+    for resp in answers:
+        assert "hunter2password" not in await resp.text()
+    assert "postgres unreachable" in caplog.text
+    assert "hunter2password" not in caplog.text
