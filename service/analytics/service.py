@@ -77,10 +77,8 @@ class Analytics:
         days = utc_days(first, last)
         if last < first:  # local dates the zone skipped (e.g. Pacific/Apia on 2011-12-30)
             days = []
-        metric_days, intents = await asyncio.gather(
-            asyncio.gather(
-                *(self._partitions.days(query.project_id, m, days) for m in LIST_METRICS)
-            ),
+        metric_days, intents = await _every(
+            _every(*(self._partitions.days(query.project_id, m, days) for m in LIST_METRICS)),
             self._intents.top(
                 query.project_id,
                 first,
@@ -111,3 +109,14 @@ def _parts(kind: str, query: Query) -> list[tuple[str, str]]:
     if kind != "compare":
         return []
     return [("overview", query.canonical()), ("overview", query.previous().canonical())]
+
+
+async def _every(*parts: Awaitable[Any]) -> list[Any]:
+    """asyncio.gather, except that when a part fails the others still run to their end
+    before the failure is raised: what they fetch is stored for the next ask, and nothing
+    started here runs on unwatched (into the store's close at shutdown)."""
+    results = await asyncio.gather(*parts, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
