@@ -14,11 +14,9 @@ from service.config.settings import Settings
 from service.config.worker import ALONE, Worker
 from service.core import open_core
 from service.exports.pool import RenderPool
-from service.http.access import access_middleware
 from service.http.appkeys import ANALYTICS, CORE, EXPORTS, SETTINGS, SOURCE, STORE, WORKER
-from service.http.middlewares import api_token
 from service.http.ops import sampler as ops_sampler
-from service.http.routes import setup_routes
+from service.http.routes import observe_routes, setup_routes
 from warmer.scheduler import Warmer
 
 log = logging.getLogger(__name__)
@@ -28,13 +26,9 @@ EXPORT_RENDERS = 2  # export worker processes: renders at once; the rest queue b
 
 def create_app(settings: Settings, worker: Worker = ALONE) -> web.Application:
     """The web app; `worker` is its slot when it is one of a host's WEB_CONCURRENCY."""
-    app = web.Application(
-        # With no token configured the token check is left out entirely: every hit pays for
-        # each middleware layer.
-        middlewares=[access_middleware(settings.metrics_enabled)]
-        + ([api_token] if settings.api_tokens or settings.admin_token else []),
-        client_max_size=settings.max_body_bytes,
-    )
+    # No middleware: each route's handler is observed instead (http/access.py), so aiohttp
+    # builds no middleware chain for any request.
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SOURCE] = "demo" if settings.demo else "voiceflow"
     app[WORKER] = worker
@@ -43,6 +37,7 @@ def create_app(settings: Settings, worker: Worker = ALONE) -> web.Application:
     app.cleanup_ctx.append(settled_heap)  # last: everything start-up made is made
     setup_routes(app)
     _setup_cors(app, settings.cors_origins)
+    observe_routes(app)  # last: every route, CORS's preflights included
     return app
 
 

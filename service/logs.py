@@ -116,24 +116,32 @@ class _Access:
         self.json = False
         self.on = True
         self.pending: list[str] = []
-        self._second, self._stamp, self._local = -1, "", ""
+        self._ms, self._second, self._stamp, self._local = -1, -1, "", ""
+        self._json_stamp, self._text_stamp = "", ""
 
     def stamp(self, now: float) -> str:
-        """The time as the JSON lines spell it; the second's part computed once a second."""
+        """The time as the JSON lines spell it."""
         self._tick(now)
-        return f"{self._stamp}.{int((now - self._second) * 1000):03d}+00:00"
+        return self._json_stamp
 
     def local_stamp(self, now: float) -> str:
         """The time as the text lines spell it (logging's asctime: local time, ms)."""
         self._tick(now)
-        return f"{self._local},{int((now - self._second) * 1000):03d}"
+        return self._text_stamp
 
     def _tick(self, now: float) -> None:
-        second = int(now)
+        """Spell the time once a millisecond (a busy process writes many lines in one), the
+        second's part once a second."""
+        ms = int(now * 1000)
+        if ms == self._ms:
+            return
+        self._ms, second = ms, ms // 1000
         if second != self._second:
             self._second = second
             self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._local = datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
+        self._json_stamp = f"{self._stamp}.{ms % 1000:03d}+00:00"
+        self._text_stamp = f"{self._local},{ms % 1000:03d}"
 
 
 _ACCESS = _Access()

@@ -1,26 +1,33 @@
-"""The outermost middleware: every request's id, problem, counts and access line.
+"""Every request's id, problem, counts and access line, put on each route's handler.
 
-It takes the request's `X-Request-ID` when it is sane (or makes one), keeps it in the
-logging context for every line the request causes (the upstream ones in the tasks it starts
-included) and echoes it; answers whatever a handler raised as problem+json; counts the
-upstream requests the request caused; and on the way out counts the request for
-`GET /metrics` and writes one access line. One layer, not four: every hit pays for each.
+`observed` wraps a handler once, when the routes are set up: the wrapper takes the request's
+`X-Request-ID` when it is sane (or makes one), keeps it in the logging context for every line
+the request causes (the upstream ones in the tasks it starts included) and echoes it; runs
+the token check when tokens are set; answers whatever the handler raised as problem+json;
+and on the way out counts the request for `GET /metrics` and writes one access line, with
+the upstream requests the request caused.
+
+A wrapper, not a middleware: aiohttp runs an app with no middleware at all with no
+middleware chain, and a cached hit (some 55 µs) paid for the chain on top of this work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import secrets
-import time
+from collections.abc import Callable, Coroutine
+from time import perf_counter
+from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
-from aiohttp.web_urldispatcher import AbstractRoute
+from aiohttp.typedefs import Handler
 
 from service import logs, metrics
+from service.config.settings import Settings
 from service.fleet import tally
-from service.http.middlewares import answer_error
+from service.http.middlewares import answer_error, api_token
 
 REQUEST_ID = "X-Request-ID"
 CLIENT_GONE = 499  # the client hung up before the answer (nginx's code for it)
@@ -38,25 +45,29 @@ def request_id(given: str | None) -> str:
     return f"{_PREFIX}{next(_COUNTER):08x}"
 
 
-def access_middleware(metrics_on: bool) -> Middleware:
-    """The middleware, its switches bound once (every hit would otherwise look them up)."""
-    observe = metrics.REQUESTS.observe
+def observed(
+    handler: Handler, route: str, settings: Settings
+) -> Callable[[web.Request], Coroutine[Any, Any, web.StreamResponse]]:
+    """`handler` observed as the module says; `route` is its label (the route's template).
+    The switches are read once, here: every hit would otherwise look them up."""
+    if settings.api_tokens or settings.admin_token:
+        handler = functools.partial(api_token, handler=handler)
+    observe = metrics.REQUESTS.observe if settings.metrics_enabled else None
 
-    @web.middleware
-    async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
+    async def observed_handler(request: web.Request) -> web.StreamResponse:
+        started = perf_counter()
         rid = request_id(request.headers.get(REQUEST_ID))
         # Set for good: aiohttp runs each request in a task of its own, whose context ends
         # with it (a reset would only cost the hit path).
         logs.REQUEST_ID.set(rid)
-        upstream, _ = tally.start()
+        # The upstream requests it causes are counted for its access line alone: none is
+        # written (LOG_LEVEL above INFO), none are counted.
+        upstream = tally.start()[0] if logs.access_on() else None
         status, cache = 500, ""
         try:
             try:
                 response = await handler(request)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # not CancelledError: that is a BaseException
                 response = answer_error(request, exc)
             status, cache = response.status, response.headers.get("X-Cache", "")
             response.headers[REQUEST_ID] = rid
@@ -69,45 +80,28 @@ def access_middleware(metrics_on: bool) -> Middleware:
             status = CLIENT_GONE
             raise
         finally:
-            seconds = time.perf_counter() - started
-            route = _route(request)
-            if metrics_on:
+            seconds = perf_counter() - started
+            if observe is not None:
                 observe(route, request.method, status, cache, seconds)
-            if logs.access_on():
+            if upstream is not None:
                 _log(request, route, status, cache, seconds, upstream[0])
 
-    return access
+    return observed_handler
 
 
 def _log(
     request: web.Request, route: str, status: int, cache: str, seconds: float, upstream: int
 ) -> None:
+    ms, method = seconds * 1000, request.method
     logs.access_line(
-        f"{request.method} {route} {status} {cache or '-'} {seconds * 1000:.1f} ms, "
-        f"{upstream} upstream",
+        f"{method} {route} {status} {cache or '-'} {ms:.1f} ms, {upstream} upstream",
         {
-            "method": request.method,
+            "method": method,
             "route": route,
             "path": request.path,
             "status": status,
             "cache": cache or None,
-            "duration_ms": round(seconds * 1000, 2),
+            "duration_ms": int(ms * 100 + 0.5) / 100,  # round(ms, 2), at a fifth of the cost
             "upstream_requests": upstream,
         },
     )
-
-
-_ROUTES: dict[AbstractRoute, str] = {}
-
-
-def _route(request: web.Request) -> str:
-    """The route's template (a label that cannot grow with clients' paths)."""
-    route = request.match_info.route
-    name = _ROUTES.get(route)
-    if name is None:
-        info = request.match_info
-        resource = route.resource if info.http_exception is None else None
-        name = resource.canonical if resource is not None else UNMATCHED
-        if info.http_exception is None:  # a 404/405 "route" is made per request: not kept
-            _ROUTES[route] = name
-    return name

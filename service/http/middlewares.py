@@ -1,4 +1,5 @@
-"""Problem+json for every error, and the API token check."""
+"""Problem+json for every error, and the API token check (http/access.py runs both for
+every route)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> web.Response:
 
 
 def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
-    """The problem+json a handler's exception is answered with (the outermost middleware,
+    """The problem+json a handler's exception is answered with (every route's wrapper,
     http/access.py, calls it); an HTTP exception below 400 (a redirect) is raised on."""
     if isinstance(exc, ProblemError):
         if exc.status >= 500:
@@ -107,12 +108,12 @@ def check_project(request: web.Request, project_id: str) -> None:
         )
 
 
-@web.middleware
 async def api_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     """/api/* needs one of the API tokens when any is set; the warmer's pages and the admin
     calls need ADMIN_TOKEN instead. With no ADMIN_TOKEN the admin calls refuse every request
     (403). A request runs as its token's user (fleet/priority.py), so the users' upstream
-    budget is shared fairly between tokens."""
+    budget is shared fairly between tokens. Every route's handler runs behind this check,
+    inside the handling of problems, when any token is set (http/access.py)."""
     settings = request.app[SETTINGS]
     path = request.path
     if request.method == "OPTIONS" or not path.startswith("/api/") or path == OPENAPI_PATH:

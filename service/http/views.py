@@ -26,25 +26,27 @@ def answer_view(kind: AnswerKind) -> Handler:
     `cacheable`)."""
 
     async def view(request: web.Request) -> web.StreamResponse:
-        settings = request.app[SETTINGS]
+        app = request.app
+        settings = app[SETTINGS]
         query = parse_query_bytes(
             await read_body(request, settings.max_body_bytes), settings.max_range_days
         )
-        check_project(request, query.project_id)
-        answer, status = await request.app[ANALYTICS].answer(kind, query)
-        counted(request, kind, query, answer)
+        if settings.api_tokens:  # only a token has a scope (skipped, a hit is cheaper)
+            check_project(request, query.project_id)
+        answer, status = await app[ANALYTICS].answer(kind, query)
+        counted(app, kind, query, answer)
         return send_answer(request, answer, status)
 
     view.__name__ = kind
     return view
 
 
-def counted(request: web.Request, kind: AnswerKind, query: Query, answer: Answer) -> None:
+def counted(app: web.Application, kind: AnswerKind, query: Query, answer: Answer) -> None:
     """An answer served, however it was asked (POST body or GET parameters): counted for
     the warmer's popularity and for the metrics. (The token's scope is checked before the
     answer is asked for: `check_project`.)"""
-    request.app[CORE].popularity.bump(kind, query.canonical())
-    if request.app[SETTINGS].metrics_enabled:
+    app[CORE].popularity.bump(kind, query.canonical())
+    if app[SETTINGS].metrics_enabled:
         metrics.REQUESTS.answer_age(kind, time.time() - answer.generated_at)
 
 

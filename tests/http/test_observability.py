@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import logs
 from tests.conftest import SIM_KEY, Sim, body
+from tests.http.conftest import JsonLogs
 
 OVERVIEW = "/api/analytics/overview"
 
@@ -79,34 +76,6 @@ async def test_a_scrape_reads_the_budget_and_the_warmer_from_the_store(client: A
     assert total(samples, "vfac_budget_rate_per_second") == 10000
     assert total(samples, "vfac_store_degraded") == 0
     assert total(samples, "vfac_warmer_heartbeat_age_seconds") == float("inf")  # none runs
-
-
-class JsonLogs:
-    """The root logger writing JSON lines into a buffer, as LOG_FORMAT=json does."""
-
-    def __init__(self) -> None:
-        self.out = io.StringIO()
-        self.listener = logs.configure("INFO", "json", self.out)
-
-    def records(self) -> list[dict[str, Any]]:
-        """The lines written so far (the writer thread drains its queue when stopped)."""
-        self.listener.stop()
-        self.listener.start()
-        return [orjson.loads(line) for line in self.out.getvalue().splitlines()]
-
-
-@pytest.fixture
-def json_logs() -> Iterator[JsonLogs]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    captured = JsonLogs()
-    try:
-        yield captured
-    finally:
-        captured.listener.stop()
-        logs.detach()
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 async def test_the_request_id_is_echoed_and_on_every_line_it_causes(
