@@ -6,8 +6,8 @@ At the rate limit, the order and the durability of fetches matter as much as the
   and an ask for it never waits behind a month's or a year's fill of the same days (the
   budget serves the smallest work first: fleet/queue.py). Other runs are cut only when
   long: a first chunk of LONG_RUN_DAYS teaches the metric's density, then chunks of at most
-  MAX_CHUNK_PAGES pages. Each cut costs at most one partial page, so a run in the past (a
-  compare's previous period) is cut no more than it must be.
+  MAX_CHUNK_PAGES pages. Each cut costs a window (at most one partial page), so a run in the
+  past (a compare's previous period) is cut no more than it must be: not to leave a runt.
 - **No page lost.** After each page of a chunk whose days are all closed (their rows never
   change, so a cursor stays valid), its rows and the next cursor are stored. A fetch whose
   process died is resumed by whichever process leases its days next, from the page after
@@ -41,6 +41,7 @@ from service.upstream.voiceflow import VoiceflowClient
 RECENT_DAYS = 8  # a local week spans up to 8 UTC days: the range dashboards ask for most
 LONG_RUN_DAYS = 32  # a month in any zone (32 UTC days at most) is one query: a cut costs a page
 MAX_CHUNK_PAGES = 120  # about 12 s of the default budget: the longest any ask waits behind
+RUNT_SHARE = 4  # a chunk takes in up to a quarter more days rather than leave them a window
 PACK_LEVEL = 1  # checkpointed pages live minutes: compress fast, not small
 
 Row = dict[str, Any]
@@ -67,7 +68,8 @@ def newest_chunk(
     """The chunk to fetch next out of `days` (missing and leased): the newest days of the
     newest contiguous run; the recent week alone when the run reaches today (or yesterday),
     a month when the run is long and the density unknown, else at most what fits in
-    MAX_CHUNK_PAGES pages at the known density."""
+    MAX_CHUNK_PAGES pages at the known density; the whole run when a cut would leave at most
+    a quarter of the chunk's days."""
     ordered = sorted(days)
     last = first = ordered[-1]
     for d in reversed(ordered[:-1]):
@@ -76,14 +78,16 @@ def newest_chunk(
         first = d
     length = (last - first).days + 1
     if last >= today - timedelta(days=1):
-        size = RECENT_DAYS
-    elif length <= LONG_RUN_DAYS:
+        return max(first, last - timedelta(days=RECENT_DAYS - 1)), last
+    if length <= LONG_RUN_DAYS:
         return first, last
-    elif rows_per_day is None:  # a first fetch of this metric: a month, which teaches us
+    if rows_per_day is None:  # a first fetch of this metric: a month, which teaches us
         size = LONG_RUN_DAYS
     else:
         size = max(RECENT_DAYS, int(MAX_CHUNK_PAGES * PAGE_ROWS / max(rows_per_day, 1.0)))
-    return max(first, last - timedelta(days=size - 1)), last
+    if length - size <= size // RUNT_SHARE:  # what a cut would leave costs a window of its own
+        return first, last
+    return last - timedelta(days=size - 1), last
 
 
 def _split_and_pack(

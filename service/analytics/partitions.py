@@ -49,6 +49,13 @@ def day_runs(days: Sequence[date]) -> list[tuple[date, date]]:
     return runs
 
 
+def cut_blind(run: Sequence[date], today: date) -> bool:
+    """Whether newest_chunk cuts `run` (contiguous) only because the metric's density is not
+    known yet: a long run in the past, which a known density may fetch in one window."""
+    first, last = min(run), max(run)
+    return last < today - timedelta(days=1) and newest_chunk(run, None, today) != (first, last)
+
+
 def utc_days(first_hour: datetime, last_hour: datetime) -> list[date]:
     """Every UTC date touched by hours first..last inclusive."""
     d, end = first_hour.date(), last_hour.date()
@@ -112,6 +119,10 @@ class Partitions:
         a dead process checkpointed), gives the other days' leases back at once so that
         others may fetch them meanwhile, and plans again. Days leased elsewhere it waits
         for: until word comes that they are stored, or their lease lapses (the holder died).
+
+        While a metric's density is unknown, its first fetch anywhere holds a learning lease
+        beside its days; a run that would be cut only for want of the density waits for that
+        fetch to teach it, as for a leased day, rather than take a window more than needed.
         """
         now = self._clock()
         today = datetime.fromtimestamp(now, UTC).date()
@@ -131,12 +142,25 @@ class Partitions:
                     return found | have
                 token = secrets.token_hex(16)
                 leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in missing}
-                left = await acquire(self._store, list(leases.values()), token, LEASE_TTL_SECONDS)
+                learn = [] if density is not None else [self._learning(project_id, metric)]
+                left = await acquire(
+                    self._store, [*leases.values(), *learn], token, LEASE_TTL_SECONDS
+                )
+                teacher = left.pop() if learn else 0.0  # another fetch learns the density
+                learning = learn if learn and not teacher else []
                 mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
                 if mine:
                     try:
-                        await self._fetch_some(
-                            project_id, metric, mine, density, leases, token, fetched_since
+                        fetched = await self._fetch_some(
+                            project_id,
+                            metric,
+                            mine,
+                            density,
+                            leases,
+                            token,
+                            fetched_since,
+                            learning,
+                            blind=not teacher,
                         )
                     except BaseException:
                         # Stopped before or while fetching: give back every lease still ours
@@ -144,12 +168,15 @@ class Partitions:
                         # wake those waiting for them to try themselves now, not when the
                         # lease would have lapsed (up to LEASE_TTL_SECONDS after a failure).
                         with contextlib.suppress(Exception):
-                            await self._store.release([leases[d] for d in mine], token)
+                            await self._store.release([leases[d] for d in mine] + learning, token)
                             await self._store.notify(done_key)
                         raise
-                    await self._store.notify(done_key)
-                    continue
-                await wait_event(done, max(left) + LEASE_GRACE_SECONDS)
+                    if fetched:
+                        await self._store.notify(done_key)
+                        continue
+                elif learning:
+                    await self._store.release(learning, token)
+                await wait_event(done, max([*left, teacher]) + LEASE_GRACE_SECONDS)
 
     async def _fetch_some(
         self,
@@ -160,8 +187,13 @@ class Partitions:
         leases: dict[date, str],
         token: str,
         fetched_since: float | None,
-    ) -> None:
-        """Fetch one chunk per run of the leased days `mine`; give the others back first."""
+        learning: list[str],
+        *,
+        blind: bool,
+    ) -> bool:
+        """Fetch one chunk per run of the leased days `mine`; give the others back first.
+        Unless `blind`, runs cut_blind are left for later. False: nothing was fetched, only
+        such runs were left (wait for the fetch learning the density)."""
         # A holder may have just stored some.
         have = await self._load(project_id, metric, mine, fetched_since)
         todo = [d for d in mine if d not in have]
@@ -173,22 +205,30 @@ class Partitions:
             today = datetime.fromtimestamp(self._clock(), UTC).date()
             for first, last in day_runs(todo):
                 run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-                chunks.append(newest_chunk(run, density, today))
+                if blind or density is not None or not cut_blind(run, today):
+                    chunks.append(newest_chunk(run, density, today))
         chosen = {
             first + timedelta(days=i)
             for first, last in chunks
             for i in range((last - first).days + 1)
         }
-        spare = [leases[d] for d in mine if d not in chosen]
+        held = [leases[d] for d in mine if d in chosen]
+        spare = [leases[d] for d in mine if d not in chosen] + ([] if held else learning)
         if spare:
             await self._store.release(spare, token)
-        held = [leases[d] for d in mine if d in chosen]
         if not held:
-            return
+            return not todo  # all stored meanwhile: plan again at once
         fetches = [self._chunks.fetch(project_id, metric, *run, density) for run in chunks]
+        held += learning  # held until the chunks are stored, density with them
         async with renewing(self._store, held, token, LEASE_TTL_SECONDS, LEASE_RENEW_SECONDS):
             # One chunk (the common case) is fetched in this task: no task of its own.
             await (fetches[0] if len(fetches) == 1 else asyncio.gather(*fetches))
+        return True
+
+    def _learning(self, project_id: str, metric: str) -> str:
+        """The lease of the fetch learning the density of (project, metric), while none is
+        known (its key's hash tag keeps it in one script with the days' leases)."""
+        return Keys.lease(self._keys.density(project_id, metric))
 
     async def estimate(self, project_id: str, metric: str, days: Sequence[date]) -> int:
         """Upstream queries `days` would cost now (one per run of missing days; pages aside)."""

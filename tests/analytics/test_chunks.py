@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from service.analytics.chunks import newest_chunk
+from service.analytics.partitions import cut_blind
 
 TODAY = date(2026, 11, 27)
 
@@ -36,3 +37,27 @@ def test_a_long_run_in_the_past_is_cut_by_its_density() -> None:
     # The newest run of several goes first.
     gap = run(date(2026, 6, 1), date(2026, 6, 10)) + run(date(2026, 7, 1), date(2026, 7, 5))
     assert newest_chunk(gap, None, TODAY) == (date(2026, 7, 1), date(2026, 7, 5))
+
+
+def test_a_cut_leaves_no_runt_for_a_window_of_its_own() -> None:
+    """A run is taken whole when a cut would leave at most a quarter of the chunk's days."""
+    # 36 days, density unknown: a month and 4 days would cost a window more than 36 at once.
+    assert newest_chunk(run(date(2026, 7, 1), date(2026, 8, 5)), None, TODAY)[0] == date(2026, 7, 1)
+    # 41 days leave 9, more than a quarter of the month: cut.
+    assert newest_chunk(run(date(2026, 7, 1), date(2026, 8, 10)), None, TODAY)[0] == date(
+        2026, 7, 10
+    )
+    # 30 days a chunk at 2,000 rows a day: 37 days are one chunk, 38 are cut.
+    assert newest_chunk(run(date(2026, 7, 1), date(2026, 8, 6)), 2000.0, TODAY)[0] == date(
+        2026, 7, 1
+    )
+    assert newest_chunk(run(date(2026, 7, 1), date(2026, 8, 7)), 2000.0, TODAY)[0] == date(
+        2026, 7, 9
+    )
+
+
+def test_a_run_is_cut_blind_only_when_long_and_past() -> None:
+    """Only a past run too long for one blind chunk waits for its metric's density."""
+    assert cut_blind(run(date(2026, 6, 1), date(2026, 8, 29)), TODAY)
+    assert not cut_blind(run(date(2026, 7, 1), date(2026, 8, 5)), TODAY)  # whole anyway
+    assert not cut_blind(run(date(2026, 8, 1), TODAY), TODAY)  # its recent week goes first

@@ -1,0 +1,52 @@
+"""Two processes over overlapping ranges cut the days into no more windows than one would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from service.analytics.rows import LIST_METRICS
+from tests.analytics.test_caching import fetched_days
+from tests.conftest import Factory, Sim, body
+
+
+def windows(sim: Sim) -> dict[str, list[tuple[date, date]]]:
+    """Each list metric's upstream windows (a query's first page), in order."""
+    out: dict[str, list[tuple[date, date]]] = defaultdict(list)
+    for e in sim.state.stats()["log"]:
+        if e["status"] == 200 and e["name"] in LIST_METRICS and e["cursor"] is None:
+            first = datetime.fromisoformat(e["startTime"]).date()
+            out[e["name"]].append((first, datetime.fromisoformat(e["endTime"]).date()))
+    return out
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "cluster"])
+async def test_a_long_run_waits_for_the_density_a_fetch_elsewhere_learns(
+    make_client: Factory, sim: Sim
+) -> None:
+    """A quarter asked in one process while another fetches an overlapping fortnight (the
+    metrics' densities unknown) waits to learn them: two windows a metric, as one process
+    asking one after the other, not a blind month and the rest; no day fetched twice."""
+    sim.state.config.latency_s = 0.3  # the fortnight is still in flight as the quarter plans
+    wait = {"UPSTREAM_MAX_WAIT_SECONDS": "30"}  # an answer, not a 503, however long it takes
+    one, two = await make_client(**wait), await make_client(**wait)
+    fortnight = body(start="2025-03-25", end="2025-04-07", tz="UTC")
+    quarter = body(start="2025-01-01", end="2025-03-31", tz="UTC")
+
+    async def later(client: Any, payload: dict[str, Any]) -> Any:
+        await asyncio.sleep(0.1)
+        return await client.post("/api/analytics/overview", json=payload)
+
+    answers = await asyncio.gather(
+        one.post("/api/analytics/overview", json=fortnight), later(two, quarter)
+    )
+    assert [r.status for r in answers] == [200, 200]
+    expected = [(date(2025, 3, 25), date(2025, 4, 7)), (date(2025, 1, 1), date(2025, 3, 24))]
+    assert {m: sorted(w, reverse=True) for m, w in windows(sim).items()} == {
+        m: expected for m in LIST_METRICS
+    }
+    assert set(Counter(fetched_days(sim)).values()) == {1}
