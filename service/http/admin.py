@@ -1,7 +1,7 @@
 """`POST /api/admin/invalidate`: drop wrong cached data of a project, in every process.
 
-Admin calls need ADMIN_TOKEN (the `api_token` middleware checks the bearer token); while it
-is unset they are refused outright: a destructive call is never open.
+Admin calls need ADMIN_TOKEN (every route's wrapper, http/access.py, checks the bearer token
+with `api_token`); while it is unset they are refused outright: a destructive call is never open.
 """
 
 from __future__ import annotations

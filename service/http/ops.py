@@ -6,7 +6,7 @@ minutes (`ops_history`), and what `python -m warmer plan` would print. Server-re
 script, no asset: `ops_render` writes it, `ops_charts` draws it.
 
 A browser cannot send a bearer token when it navigates, so the page also takes HTTP Basic
-auth (any user name, ADMIN_TOKEN as the password). The `api_token` middleware covers /api/*
+auth (any user name, ADMIN_TOKEN as the password). The `api_token` check covers /api/*
 only: the check is here. Unset ADMIN_TOKEN: 403, the page is never open.
 """
 
