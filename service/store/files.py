@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from service.store.base import Errors, Watchers
 from service.store.leases import ScriptedLeases
 from service.store.script import Script, ScriptArg, as_argv
-from service.store.snapshot import Row, Snapshot, last_wins
+from service.store.snapshot import Row, Snapshot, last_wins, plain
 
 T = TypeVar("T")
 
@@ -80,11 +80,7 @@ class FileStore(ScriptedLeases):
             return db.execute(sql, (key, time.time())).fetchone()
 
         row = await self._call(get)
-        if row is None:
-            return None
-        if row[0] != "b":  # as Redis answers a GET of a hash: a caller's bug
-            raise TypeError(f"WRONGTYPE: {key} holds a script's value, not bytes")
-        return bytes(row[1])
+        return plain(key, row)
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

@@ -27,7 +27,7 @@ from service.store.base import Errors, Watchers
 from service.store.leases import ScriptedLeases
 from service.store.migrate import SCHEMA, migrate
 from service.store.script import Script, ScriptArg, as_argv
-from service.store.snapshot import Row, Snapshot, hash_tag, last_wins
+from service.store.snapshot import Row, Snapshot, hash_tag, last_wins, plain
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,7 @@ class PostgresStore(ScriptedLeases):
     async def get(self, key: str) -> bytes | None:
         async with self._conn() as conn:
             row = await conn.fetchrow(_GET, key)
-        if row is None:
-            return None
-        if row["kind"] != "b":  # as Redis answers a GET of a hash: a caller's bug
-            raise TypeError(f"WRONGTYPE: {key} holds a script's value, not bytes")
-        return bytes(row["value"])
+        return plain(key, None if row is None else (row["kind"], row["value"]))
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:

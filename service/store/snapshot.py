@@ -47,6 +47,17 @@ def read(kind: str, value: bytes, types: Mapping[str, type]) -> object:
     return _untagged(orjson.loads(value), types)
 
 
+def plain(key: str, row: tuple[str, bytes] | None) -> bytes | None:
+    """A GET's answer from a (kind, value) row: its bytes, None when absent. A script's value
+    is refused, as Redis answers a GET of a hash (a caller's bug, not a miss)."""
+    if row is None:
+        return None
+    kind, value = row
+    if kind != BYTES:
+        raise TypeError(f"WRONGTYPE: {key} holds a script's value, not bytes")
+    return bytes(value)
+
+
 def _tagged(value: object) -> Any:
     if isinstance(value, bytes):
         return {"b": base64.b64encode(value).decode()}
