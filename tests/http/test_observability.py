@@ -124,3 +124,31 @@ async def test_access_lines_gather_on_the_loop_and_are_written_within_the_flush_
     lines = [orjson.loads(line) for line in json_logs.out.getvalue().splitlines()]
     assert [line["n"] for line in lines] == [0, 1, 2]
     assert all(line["logger"] == "service.access" for line in lines)
+
+
+def test_requests_count_each_hit_once_in_its_cell_and_sum_them_by_route_and_cache() -> None:
+    from service.metrics import Requests
+
+    requests = Requests()
+    for method, status, seconds in (
+        ("POST", 200, 0.0002),
+        ("POST", 200, 0.003),
+        ("POST", 400, 0.0004),
+        ("BREW", 405, 0.0001),  # a made-up method is one label, "other"
+        ("COFFEE", 405, 0.0001),
+    ):
+        requests.observe(OVERVIEW, method, status, "", seconds)
+    families = {f.name: f for f in requests.collect()}
+    counts = {
+        (s.labels["method"], s.labels["status"]): s.value
+        for s in families["vfac_http_requests"].samples
+    }
+    assert counts == {("POST", "200"): 2, ("POST", "400"): 1, ("other", "405"): 2}
+    latency = {
+        (s.name, s.labels.get("le")): s.value
+        for s in families["vfac_http_request_duration_seconds"].samples
+    }
+    assert latency[("vfac_http_request_duration_seconds_bucket", "0.0005")] == 4
+    assert latency[("vfac_http_request_duration_seconds_bucket", "0.005")] == 5
+    assert latency[("vfac_http_request_duration_seconds_count", None)] == 5
+    assert abs(latency[("vfac_http_request_duration_seconds_sum", None)] - 0.0038) < 1e-9
