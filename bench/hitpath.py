@@ -10,6 +10,10 @@ One process each, one run, one machine, wrk with 32 connections asking for the s
 - baseline: Flask + redis-py + json (`bench/baseline_web.py`) under gunicorn (1 worker,
   4 threads);
 - ceiling: a bare aiohttp handler answering a constant body of our answer's size.
+
+Every process gets the same PYTHONHASHSEED (0 unless set): with a random seed per process,
+dict layouts differ, and so, by a few percent, do identical processes' hit rates, which
+would blur a comparison of a few percent (metrics on/off, ours against a ref).
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def measure(name: str, url: str) -> wrk.Load:
 
 
 def run() -> dict[str, Any]:
+    os.environ.setdefault("PYTHONHASHSEED", "0")  # the processes started inherit it
     procs: list[Process] = []
     cleanups: list[Callable[[], None]] = []
     redis = RedisServer().start()
