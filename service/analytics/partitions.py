@@ -123,6 +123,9 @@ class Partitions:
         While a metric's density is unknown, its first fetch anywhere holds a learning lease
         beside its days; a run that would be cut only for want of the density waits for that
         fetch to teach it, as for a leased day, rather than take a window more than needed.
+
+        The answer is as fresh as the days were when this call read them: a day it has read
+        is not read (nor fetched) again while it waits for the others.
         """
         now = self._clock()
         today = datetime.fromtimestamp(now, UTC).date()
@@ -130,9 +133,15 @@ class Partitions:
         found: dict[date, Day] = {d: Day.empty(now) for d in days if d > today}
         done_key = self._keys.days_done(project_id, metric)
         tracker = progresses.current()
+        have: dict[date, Day] = {}
         while True:
             async with self._store.watch(done_key) as done:
-                have = await self._load(project_id, metric, wanted, fetched_since)
+                # Days once read are kept in hand, not read again: an open day read at the
+                # start of a long fill may lapse in the store before the fill ends, and
+                # reading it again would fetch it again, at the budget's busiest.
+                have |= await self._load(
+                    project_id, metric, [d for d in wanted if d not in have], fetched_since
+                )
                 missing = [d for d in wanted if d not in have]
                 density = await self._chunks.density(project_id, metric) if missing else None
                 if tracker is not None:

@@ -127,3 +127,20 @@ async def test_stale_if_error(make_client: Any, sim: Sim) -> None:
     assert sim.requests(status=503) >= 1
     other = await client.post("/api/analytics/overview", json=recent(5))
     assert other.status == 503 and int(other.headers["Retry-After"]) >= 1
+
+
+async def test_an_open_day_read_early_in_a_long_fill_is_not_fetched_again(
+    make_client: Any, sim: Sim
+) -> None:
+    """40 days to today come in two windows a metric (the recent week first). Today, read
+    with the first, lapses in the store while the second is fetched: the answer is built
+    from the today it read, not fetched again for it."""
+    sim.state.config.latency_s = 0.25  # the older window outlasts today's lifetime
+    client = await make_client(CACHE_OPEN_DAY_TTL_SECONDS="0.2", UPSTREAM_MAX_WAIT_SECONDS="30")
+    today = datetime.now(UTC).date()
+    ask = body(start=str(today - timedelta(days=39)), end=str(today), tz="UTC")
+    resp = await client.post("/api/analytics/overview", json=ask)
+    assert resp.status == 200
+    days = fetched_days(sim)
+    assert {d for _m, d in days} == {today - timedelta(days=i) for i in range(40)}
+    assert set(days.values()) == {1}  # today included: fetched once a metric
