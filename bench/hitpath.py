@@ -21,14 +21,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench import wrk
+from bench.cpu import cpu_seconds
 from bench.env import PROJECT
 from tests.processes import Process
 from tests.redis_server import RedisServer, free_port
@@ -75,22 +77,44 @@ def _remove_worktree(tree: Path) -> None:
     subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
 
 
-def measure(name: str, url: str) -> wrk.Load:
+def measure(name: str, url: str, pid: int | None) -> tuple[wrk.Load, float | None]:
+    """One round of wrk on `url`; with the server's `pid` (one process), also the CPU it
+    used per request meanwhile, in µs: a cost that does not depend on how the two cores
+    were shared with wrk."""
     wrk.run(
         f"{url}/api/analytics/overview", BODY, seconds=2, headers={"Accept-Encoding": "gzip"}
     )  # warm-up
+    before = cpu_seconds(pid) if pid is not None else 0.0
     load = wrk.run(
         f"{url}/api/analytics/overview", BODY, seconds=SECONDS, headers={"Accept-Encoding": "gzip"}
     )
+    cpu = None
+    if pid is not None and load.rps > 0:
+        cpu = (cpu_seconds(pid) - before) / (load.rps * SECONDS) * 1e6
     print(
         f"  {name:10} {load.rps:9.0f} req/s  p50 {load.p50_ms:6.2f} ms  "
-        f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}",
+        f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}"
+        + (f"  CPU {cpu:5.1f} us/request" if cpu is not None else ""),
         flush=True,
     )
-    return load
+    return load, cpu
 
 
-def run() -> dict[str, Any]:
+@dataclass(frozen=True)
+class Figures:
+    load: wrk.Load  # the median round's
+    cpu_us: float | None  # the median CPU per request over the rounds (one process only)
+
+
+def _figures(runs: list[tuple[wrk.Load, float | None]]) -> Figures:
+    cpus = [c for _, c in runs if c is not None]
+    return Figures(
+        sorted((load for load, _ in runs), key=lambda x: x.rps)[len(runs) // 2],
+        statistics.median(cpus) if cpus else None,
+    )
+
+
+def run() -> dict[str, Figures]:
     os.environ.setdefault("PYTHONHASHSEED", "0")  # the processes started inherit it
     procs: list[Process] = []
     cleanups: list[Callable[[], None]] = []
@@ -167,18 +191,17 @@ def run() -> dict[str, Any]:
         procs.append(ceiling)
 
         print(f"wrk, 1 thread, 32 connections, {SECONDS} s each, {ROUNDS} interleaved rounds:")
-        urls = {"ceiling": ceiling.url, "ours": ours.url, "baseline": base.url}
-        urls |= {name: proc.url for name, proc in variants.items()}
-        rounds: dict[str, list[wrk.Load]] = {name: [] for name in urls}
+        servers = {"ceiling": ceiling, "ours": ours, "baseline": base, **variants}
+        rounds: dict[str, list[tuple[wrk.Load, float | None]]] = {name: [] for name in servers}
         for _ in range(ROUNDS):  # interleaved, so a noisy spell hits every system alike
-            for name, url in urls.items():
-                rounds[name].append(measure(name, url))
+            for name, server in servers.items():
+                # gunicorn's worker is a child of the pid we know: no CPU figure for it.
+                pid = None if name == "baseline" else server.proc.pid
+                rounds[name].append(measure(name, server.url, pid))
         os.unlink(f.name)
-        # The round with the median throughput stands for each system.
-        return {
-            name: sorted(loads, key=lambda x: x.rps)[len(loads) // 2]
-            for name, loads in rounds.items()
-        }
+        # The round with the median throughput stands for each system, and the median of
+        # its rounds' CPU per request.
+        return {name: _figures(runs) for name, runs in rounds.items()}
     finally:
         for p in procs:
             p.stop()
@@ -188,11 +211,16 @@ def run() -> dict[str, Any]:
 
 
 def main() -> None:
-    r = run()
+    figures = run()
+    r = {name: f.load for name, f in figures.items()}
     ours, base, ceiling = r["ours"], r["baseline"], r["ceiling"]
     print(
         "median rounds: "
         + ", ".join(f"{n} {load.rps:.0f} req/s (p99 {load.p99_ms:.2f} ms)" for n, load in r.items())
+    )
+    print(
+        "median CPU per request: "
+        + ", ".join(f"{n} {f.cpu_us:.1f} us" for n, f in figures.items() if f.cpu_us is not None)
     )
     print(
         f"ours / baseline: {ours.rps / base.rps:.1f}x (target >= 5x); "
@@ -201,14 +229,28 @@ def main() -> None:
     )
     if REF:
         then = r[f"ref {REF}"]
-        print(f"ours / ours as of {REF}: {ours.rps / then.rps:.3f} (target >= 0.95)")
+        print(
+            f"ours / ours as of {REF}: {ours.rps / then.rps:.3f} (target >= 0.95: the hit"
+            " path within 5% of what it was before request ids, access lines and metrics)"
+        )
     off, logged = r["no metrics"], r["access log"]
     cost = 1 - ours.rps / off.rps
     print(
-        f"metrics on / off: {ours.rps / off.rps:.3f} (cost {cost:.1%} of a hit's throughput;"
-        f" target <= 5%); with an access line per request (LOG_LEVEL=INFO, JSON):"
+        f"metrics on / off: {ours.rps / off.rps:.3f} (cost {cost:.1%} of a hit's throughput);"
+        f" with an access line per request (LOG_LEVEL=INFO, JSON):"
         f" {logged.rps / off.rps:.3f} of metrics off"
     )
+    on_cpu, off_cpu = figures["ours"].cpu_us, figures["no metrics"].cpu_us
+    if on_cpu is not None and off_cpu is not None:
+        print(
+            f"by CPU per request: metrics cost {on_cpu / off_cpu - 1:.1%}"
+            f" ({on_cpu:.1f} us on, {off_cpu:.1f} us off)"
+            + (
+                f"; ours against {REF}: {on_cpu / ref_cpu - 1:+.1%} CPU per request"
+                if REF and (ref_cpu := figures[f"ref {REF}"].cpu_us)
+                else ""
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import wrk
+from bench.cpu import cpu_seconds
 from bench.env import KEY
-from bench.workers import cpu_seconds
 from bench.workload import project_id
 from tests.processes import Process, start_service, start_simulator
 from tests.redis_server import RedisServer

@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import wrk
+from bench.cpu import busy_seconds, children_cpu, cpu_seconds
 from bench.hitpath import SECONDS, measure, post, start
 from tests.processes import Process
 from tests.redis_server import RedisServer, free_port
 
 ROUNDS = int(os.environ.get("WORKERS_ROUNDS", "5"))
 TARGET = 1.7  # issue 13: 2 workers serve at least 1.7x what 1 does
-TICK = os.sysconf("SC_CLK_TCK")
 QUIET = 0.15  # cores the rest of the machine may use in an undisturbed round (/proc's own
 # accounting differs by up to ~0.1 core between the machine's total and its processes')
 
@@ -51,25 +50,6 @@ class Round:
     def per_core(self) -> float:
         """Requests a second per core of CPU the workers got."""
         return self.load.rps / sum(self.workers)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15
-
-
-def busy_seconds() -> float:
-    """CPU time all cores of the machine spent busy so far (not idle, not waiting on I/O)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
-        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    )
-    return (user + nice + system + irq + softirq + steal) / TICK
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's, once it has been waited for
-    return usage.ru_utime + usage.ru_stime
 
 
 def worker_pids(proc: Process, count: int) -> list[int]:
@@ -101,7 +81,7 @@ def both_listening(url: str, count: int) -> None:
 def one_round(name: str, url: str, pids: list[int]) -> Round:
     wall, machine, client = time.monotonic(), busy_seconds(), children_cpu()
     served = [cpu_seconds(pid) for pid in pids]
-    load = measure(name, url)  # a 2 s warm-up, then BENCH_SECONDS measured
+    load, _ = measure(name, url, None)  # a 2 s warm-up, then BENCH_SECONDS measured
     wall = time.monotonic() - wall
     cores = [(cpu_seconds(pid) - before) / wall for pid, before in zip(pids, served, strict=True)]
     result = Round(load, cores, (children_cpu() - client) / wall, (busy_seconds() - machine) / wall)
