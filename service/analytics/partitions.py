@@ -125,12 +125,25 @@ class Partitions:
         fetch to teach it, as for a leased day, rather than take a window more than needed.
 
         The answer is as fresh as the days were when this call read them: a day it has read
-        is not read (nor fetched) again while it waits for the others.
+        is not read (nor fetched) again while it waits for the others, unless an invalidation
+        is announced meanwhile (it may have dropped some): then every day is read again.
         """
         now = self._clock()
         today = datetime.fromtimestamp(now, UTC).date()
         wanted = [d for d in days if d <= today]  # the future has no rows: nothing to fetch
         found: dict[date, Day] = {d: Day.empty(now) for d in days if d > today}
+        async with self._store.watch(self._keys.invalidated) as dropped:
+            return found | await self._gather(project_id, metric, wanted, fetched_since, dropped)
+
+    async def _gather(
+        self,
+        project_id: str,
+        metric: str,
+        wanted: list[date],
+        fetched_since: float | None,
+        dropped: asyncio.Event,
+    ) -> dict[date, Day]:
+        """`days`' loop: read, lease, fetch and wait until every day of `wanted` is in hand."""
         done_key = self._keys.days_done(project_id, metric)
         tracker = progresses.current()
         have: dict[date, Day] = {}
@@ -138,7 +151,11 @@ class Partitions:
             async with self._store.watch(done_key) as done:
                 # Days once read are kept in hand, not read again: an open day read at the
                 # start of a long fill may lapse in the store before the fill ends, and
-                # reading it again would fetch it again, at the budget's busiest.
+                # reading it again would fetch it again, at the budget's busiest. Unless an
+                # invalidation came meanwhile: it may have dropped some of them.
+                if dropped.is_set():
+                    dropped.clear()
+                    have.clear()
                 have |= await self._load(
                     project_id, metric, [d for d in wanted if d not in have], fetched_since
                 )
@@ -148,7 +165,7 @@ class Partitions:
                     tracker.days(metric, len(wanted), len(have), density)
                     await tracker.maybe_publish()
                 if not missing:
-                    return found | have
+                    return have
                 token = secrets.token_hex(16)
                 leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in missing}
                 learn = [] if density is not None else [self._learning(project_id, metric)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -223,3 +223,43 @@ async def test_bad_input_is_a_400_naming_the_field(
     resp = await client.post(PATH, data=b"x", headers={**AUTH, "Content-Type": "text/plain"})
     assert resp.status == 415
     check({"project_id": PROJECT, "start": "2025-01-01", "end": None}, "InvalidateRequest")
+
+
+async def test_an_invalidation_during_a_long_fill_is_fetched_again_for_its_answer(
+    make_client: Any, sim: Sim
+) -> None:
+    """40 days to today come in two windows a metric, the recent week first. Days a fill
+    has read are kept in hand while it fetches the others, unless an invalidation comes
+    meanwhile: the week dropped while the older window is fetched is read again, found
+    missing and fetched again, and the answer is built from rows fetched after the call."""
+    sim.state.config.latency_s = 0.5  # credit_usage's older window: about 9 pages, 4.5 s
+    client = await make_client(ADMIN_TOKEN=ADMIN, UPSTREAM_MAX_WAIT_SECONDS="60")
+    today = datetime.now(UTC).date()
+    oldest, week = today - timedelta(days=39), today - timedelta(days=7)
+    fill = asyncio.create_task(
+        client.post(
+            "/api/analytics/overview", json=body(start=str(oldest), end=str(today), tz="UTC")
+        )
+    )
+
+    def older_window_paging() -> bool:  # the week is stored, the older window half-way
+        return any(
+            e["name"] == "credit_usage"
+            and e["cursor"] is not None
+            and e["startTime"][:10] == str(oldest)
+            for e in sim.state.stats()["log"]
+        )
+
+    deadline = time.monotonic() + 30
+    while not older_window_paging():
+        assert time.monotonic() < deadline and not fill.done()
+        await asyncio.sleep(0.02)
+    resp = await client.post(
+        PATH, json={"project_id": PROJECT, "start": str(week), "end": str(today)}, headers=AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    answer = await fill
+    assert answer.status == 200
+    first_pages = windows(sim, 0)
+    recent = ("credit_usage", f"{week}T00:00:00.000Z", f"{today}T23:59:59.999Z")
+    assert first_pages[recent] == 2, first_pages
