@@ -115,7 +115,8 @@ def _figures(runs: list[tuple[wrk.Load, float | None]]) -> Figures:
 
 
 def run() -> dict[str, Figures]:
-    os.environ.setdefault("PYTHONHASHSEED", "0")  # the processes started inherit it
+    seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = seed or "0"  # the processes started inherit it
     procs: list[Process] = []
     cleanups: list[Callable[[], None]] = []
     redis = RedisServer().start()
@@ -129,6 +130,7 @@ def run() -> dict[str, Figures]:
                 "HOST": "127.0.0.1",
                 "REDIS_URL": redis.url,
                 "LOG_LEVEL": "WARNING",
+                "WEB_CONCURRENCY": "1",  # one process: its pid is the one whose CPU is read
             },
             ours_port,
         )
@@ -140,6 +142,7 @@ def run() -> dict[str, Figures]:
         ):
             port = free_port()
             env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url, **extra}
+            env["WEB_CONCURRENCY"] = "1"
             variants[name] = start("service", [], env, port)
             procs.append(variants[name])
         if REF:
@@ -148,6 +151,7 @@ def run() -> dict[str, Figures]:
             cleanups.append(lambda: _remove_worktree(tree))
             port = free_port()
             env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url}
+            env["WEB_CONCURRENCY"] = "1"
             variants[f"ref {REF}"] = Process(
                 "service", [], {**env, "LOG_LEVEL": "WARNING"}, port, tree
             )
@@ -208,6 +212,8 @@ def run() -> dict[str, Figures]:
         for cleanup in cleanups:
             cleanup()
         redis.close()
+        if seed is None:  # the benchmarks that run after this one pick their own
+            del os.environ["PYTHONHASHSEED"]
 
 
 def main() -> None:
