@@ -121,40 +121,30 @@ def run() -> dict[str, Figures]:
     cleanups: list[Callable[[], None]] = []
     redis = RedisServer().start()
     try:
+
+        def service_env(port: int, **extra: str) -> dict[str, str]:
+            """One web process (its pid is the one whose CPU is read) on the shared Redis;
+            at LOG_LEVEL=WARNING unless `extra` says otherwise."""
+            env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url}
+            return env | {"LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": "1"} | extra
+
         ours_port = free_port()
-        ours = start(
-            "service",
-            [],
-            {
-                "PORT": str(ours_port),
-                "HOST": "127.0.0.1",
-                "REDIS_URL": redis.url,
-                "LOG_LEVEL": "WARNING",
-                "WEB_CONCURRENCY": "1",  # one process: its pid is the one whose CPU is read
-            },
-            ours_port,
-        )
+        ours = start("service", [], service_env(ours_port), ours_port)
         procs.append(ours)
         variants = {}
         for name, extra in (
-            ("no metrics", {"METRICS_ENABLED": "false", "LOG_LEVEL": "WARNING"}),
+            ("no metrics", {"METRICS_ENABLED": "false"}),
             ("access log", {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}),
         ):
             port = free_port()
-            env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url, **extra}
-            env["WEB_CONCURRENCY"] = "1"
-            variants[name] = start("service", [], env, port)
+            variants[name] = start("service", [], service_env(port, **extra), port)
             procs.append(variants[name])
         if REF:
             tree = Path(tempfile.mkdtemp(prefix="vfac-hitpath-ref-"))
             subprocess.run(["git", "worktree", "add", "--detach", str(tree), REF], check=True)
             cleanups.append(lambda: _remove_worktree(tree))
             port = free_port()
-            env = {"PORT": str(port), "HOST": "127.0.0.1", "REDIS_URL": redis.url}
-            env["WEB_CONCURRENCY"] = "1"
-            variants[f"ref {REF}"] = Process(
-                "service", [], {**env, "LOG_LEVEL": "WARNING"}, port, tree
-            )
+            variants[f"ref {REF}"] = Process("service", [], service_env(port), port, tree)
             variants[f"ref {REF}"].wait_ready("/health", timeout=30)
             procs.append(variants[f"ref {REF}"])
         body, headers = post(ours.url)
