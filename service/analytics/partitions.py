@@ -1,9 +1,10 @@
 """Fetch planning over day partitions: fetch only the UTC days that are missing or expired.
 
-For each metric, the days a question needs are read in one MGET; the missing ones are
-leased, merged into contiguous runs and fetched a chunk at a time (chunks.py: newest first,
-checkpointed), split back into days and stored — closed days for long, open days (today,
-or inside the settle delay) briefly.
+For each metric, the days a question needs are read in one MGET; the missing ones (with
+the missing days other asks want beside them: wants.py) are leased, merged into segments
+and fetched a chunk at a time (chunks.py: newest first, checkpointed), split back into
+days and stored — closed days for long, open days (today, or inside the settle delay)
+briefly.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import time as dtime
 from service.analytics import progress as progresses
 from service.analytics.chunks import ChunkFetcher, newest_chunk
 from service.analytics.rows import Day
+from service.analytics.wants import Wants, day_runs, segments, span_days
 from service.config.settings import Settings
 from service.fleet.flight import LEASE_GRACE_SECONDS, acquire, renewing, wait_event
 from service.store.base import Store
@@ -36,17 +38,6 @@ def _unpack(days: Sequence[date], raws: Sequence[bytes | None]) -> dict[date, Da
         if day is not None:
             out[d] = day
     return out
-
-
-def day_runs(days: Sequence[date]) -> list[tuple[date, date]]:
-    """Sorted days merged into contiguous inclusive runs."""
-    runs: list[tuple[date, date]] = []
-    for d in sorted(days):
-        if runs and d == runs[-1][1] + timedelta(days=1):
-            runs[-1] = (runs[-1][0], d)
-        else:
-            runs.append((d, d))
-    return runs
 
 
 def cut_blind(run: Sequence[date], today: date) -> bool:
@@ -84,6 +75,7 @@ class Partitions:
         self._chunks = ChunkFetcher(
             store, keys, client, executor, is_closed=self.is_closed, ttl=self._ttl, clock=clock
         )
+        self._wants = Wants(store, keys, clock)
 
     def is_closed(self, day: date, now: float) -> bool:
         """A day that ended more than the settle delay ago never changes again."""
@@ -114,9 +106,11 @@ class Partitions:
         `fetched_since`, what was fetched before then: a renewal ahead of expiry).
 
         Each missing day is leased before it is fetched (one script for all of them), so two
-        requests over overlapping ranges — in any process — never fetch a day twice. Of the
-        days it leased, a caller fetches one chunk per run (the newest, see chunks.py, or one
-        a dead process checkpointed), gives the other days' leases back at once so that
+        requests over overlapping ranges — in any process — never fetch a day twice; with
+        it, the missing days other asks want in the same segments (wants.py), so that the
+        same days are cut into the same windows whoever leases first. Of the days it
+        leased, a caller fetches one chunk per segment (the newest, see chunks.py, or one a
+        dead process checkpointed), gives the other days' leases back at once so that
         others may fetch them meanwhile, and plans again. Days leased elsewhere it waits
         for: until word comes that they are stored, or their lease lapses (the holder died).
 
@@ -147,6 +141,7 @@ class Partitions:
         done_key = self._keys.days_done(project_id, metric)
         tracker = progresses.current()
         have: dict[date, Day] = {}
+        first = True
         while True:
             async with self._store.watch(done_key) as done:
                 # Days once read are kept in hand, not read again: an open day read at the
@@ -166,15 +161,22 @@ class Partitions:
                     await tracker.maybe_publish()
                 if not missing:
                     return have
+                # A renewal (fetched_since) renews its own days, and nobody else's.
+                take, cuts = (
+                    (missing, [])
+                    if fetched_since is not None
+                    else await self._wants.plan(project_id, metric, wanted, missing, gather=first)
+                )
+                first = False
                 token = secrets.token_hex(16)
-                leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in missing}
+                leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in take}
                 learn = [] if density is not None else [self._learning(project_id, metric)]
                 left = await acquire(
                     self._store, [*leases.values(), *learn], token, LEASE_TTL_SECONDS
                 )
                 teacher = left.pop() if learn else 0.0  # another fetch learns the density
                 learning = learn if learn and not teacher else []
-                mine = [d for d, wait in zip(missing, left, strict=True) if not wait]
+                mine = [d for d, wait in zip(take, left, strict=True) if not wait]
                 if mine:
                     try:
                         fetched = await self._fetch_some(
@@ -186,6 +188,7 @@ class Partitions:
                             token,
                             fetched_since,
                             learning,
+                            cuts,
                             blind=not teacher,
                         )
                     except BaseException:
@@ -214,12 +217,14 @@ class Partitions:
         token: str,
         fetched_since: float | None,
         learning: list[str],
+        cuts: list[date],
         *,
         blind: bool,
     ) -> bool:
-        """Fetch one chunk per run of the leased days `mine`; give the others back first.
-        Unless `blind`, runs cut_blind are left for later. False: nothing was fetched, only
-        such runs were left (wait for the fetch learning the density)."""
+        """Fetch one chunk per segment (a run, cut at `cuts`: wants.py) of the leased days
+        `mine`; give the others back first. Unless `blind`, segments cut_blind are left for
+        later. False: nothing was fetched, only such segments were left (wait for the fetch
+        learning the density)."""
         # A holder may have just stored some.
         have = await self._load(project_id, metric, mine, fetched_since)
         todo = [d for d in mine if d not in have]
@@ -229,8 +234,8 @@ class Partitions:
             chunks.append(resumed)
         else:
             today = datetime.fromtimestamp(self._clock(), UTC).date()
-            for first, last in day_runs(todo):
-                run = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+            for first, last in segments(todo, cuts):
+                run = span_days(first, last)
                 if blind or density is not None or not cut_blind(run, today):
                     chunks.append(newest_chunk(run, density, today))
         chosen = {

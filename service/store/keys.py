@@ -80,6 +80,11 @@ class Keys:
         """Names the checkpointed chunk a day is being fetched in (read with the day's MGET)."""
         return f"{self.prefix}:{{{project_id}:{metric}}}:ckpt-day:{day:%Y%m%d}"
 
+    def wants(self, project_id: str, metric: str) -> str:
+        """Sorted set: the day ranges (YYYYMMDD-YYYYMMDD) of a (project, metric) that asks
+        are waiting for -> until when (analytics/wants.py)."""
+        return f"{self.prefix}:{{{project_id}:{metric}}}:wants"
+
     def density(self, project_id: str, metric: str) -> str:
         """Upstream rows per day of a (project, metric), learned from its fetches: it sizes
         chunks and estimates how long a fetch will take."""

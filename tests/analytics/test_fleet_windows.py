@@ -50,3 +50,34 @@ async def test_a_long_run_waits_for_the_density_a_fetch_elsewhere_learns(
         m: expected for m in LIST_METRICS
     }
     assert set(Counter(fetched_days(sim)).values()) == {1}
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "cluster"])
+async def test_a_short_range_inside_a_waiting_one_is_fetched_in_the_same_window(
+    make_client: Factory, sim: Sim
+) -> None:
+    """While a quarter waits elsewhere for a metric's density, a ten-day range inside it does
+    not take a window of its own (which would cut the quarter in three): it waits too, and
+    the quarter's days, its own among them, are fetched as one window, whoever leases them."""
+    sim.state.config.latency_s = 0.3  # the fortnight is still in flight as the others plan
+    wait = {"UPSTREAM_MAX_WAIT_SECONDS": "30"}
+    one, two = await make_client(**wait), await make_client(**wait)
+    fortnight = body(start="2025-03-25", end="2025-04-07", tz="UTC")
+    quarter = body(start="2025-01-01", end="2025-03-31", tz="UTC")
+    inside = body(start="2025-02-01", end="2025-02-10", tz="UTC")
+
+    async def later(client: Any, payload: dict[str, Any], delay: float) -> Any:
+        await asyncio.sleep(delay)
+        return await client.post("/api/analytics/overview", json=payload)
+
+    answers = await asyncio.gather(
+        one.post("/api/analytics/overview", json=fortnight),
+        later(two, quarter, 0.1),
+        later(one, inside, 0.2),
+    )
+    assert [r.status for r in answers] == [200, 200, 200]
+    expected = [(date(2025, 3, 25), date(2025, 4, 7)), (date(2025, 1, 1), date(2025, 3, 24))]
+    assert {m: sorted(w, reverse=True) for m, w in windows(sim).items()} == {
+        m: expected for m in LIST_METRICS
+    }
+    assert set(Counter(fetched_days(sim)).values()) == {1}
