@@ -161,12 +161,11 @@ class Partitions:
                     await tracker.maybe_publish()
                 if not missing:
                     return have
-                # A renewal (fetched_since) renews its own days, and nobody else's.
-                take, cuts = (
-                    (missing, [])
-                    if fetched_since is not None
-                    else await self._wants.plan(project_id, metric, wanted, missing, gather=first)
-                )
+                take, cuts = missing, list[date]()  # a renewal renews its own days alone
+                if fetched_since is None:
+                    now = self._clock()  # a miss of open days alone gathers nothing: wants.py
+                    gather = first and any(self.is_closed(d, now) for d in missing)
+                    take, cuts = await self._wants.plan(project_id, metric, wanted, missing, gather)
                 first = False
                 token = secrets.token_hex(16)
                 leases = {d: Keys.lease(self._keys.day(project_id, metric, d)) for d in take}
@@ -222,9 +221,10 @@ class Partitions:
         blind: bool,
     ) -> bool:
         """Fetch one chunk per segment (a run, cut at `cuts`: wants.py) of the leased days
-        `mine`; give the others back first. Unless `blind`, segments cut_blind are left for
-        later. False: nothing was fetched, only such segments were left (wait for the fetch
-        learning the density)."""
+        `mine`; give the others back first. While the density is unknown, segments
+        cut_blind are left for later (unless `blind` and there is nothing else: then the
+        newest). False: nothing was fetched, only such segments were left (wait for the
+        fetch learning the density)."""
         # A holder may have just stored some.
         have = await self._load(project_id, metric, mine, fetched_since)
         todo = [d for d in mine if d not in have]
@@ -234,10 +234,13 @@ class Partitions:
             chunks.append(resumed)
         else:
             today = datetime.fromtimestamp(self._clock(), UTC).date()
-            for first, last in segments(todo, cuts):
-                run = span_days(first, last)
-                if blind or density is not None or not cut_blind(run, today):
-                    chunks.append(newest_chunk(run, density, today))
+            runs = [span_days(first, last) for first, last in segments(todo, cuts)]
+            if density is None:
+                # The density is learnt from a segment fetched whole where there is one; a
+                # fetch that must learn it (`blind`) and has none cuts only its newest.
+                whole = [run for run in runs if not cut_blind(run, today)]
+                runs = whole if whole or not blind else runs[-1:]
+            chunks += [newest_chunk(run, density, today) for run in runs]
         chosen = {
             first + timedelta(days=i)
             for first, last in chunks

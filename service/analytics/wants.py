@@ -18,9 +18,11 @@ range and living a little longer than a lease), reads everyone's, and leases who
 Past ranges (a compare's previous period) add no cut of their own. Asks that read the same
 wants plan the same segments and lease them in one script each, so one of them takes a
 whole segment and the others wait for it. So that asks arriving together (a dashboard's
-burst, a compare's two periods) do read the same wants, an ask's first plan reads them
-GATHER_SECONDS after recording its own: a miss waits that much more, a hit never. What an
-entry names may be stored already; only days without a stored row count as missing.
+burst, a compare's two periods, spread over processes) do read the same wants, an ask's
+first plan reads them GATHER_SECONDS after recording its own: a miss of closed days waits
+that much more; a hit, or a miss of today's rows alone (they lapse every minute, and the
+recent week is cut the same way whoever asks), never. What an entry names may be stored
+already; only days without a stored row count as missing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from service.store.base import Store
 from service.store.keys import LEASE_TTL_SECONDS, Keys
 
 WANT_SECONDS = 2 * LEASE_TTL_SECONDS  # recorded again on each pass of an ask; outlives a wait
-GATHER_SECONDS = 0.05  # a first plan's wait for the wants of asks arriving with it
+GATHER_SECONDS = 0.2  # a first plan's wait for the wants of asks arriving with it
 WANTS_KEEP = 256  # ranges remembered per (project, metric); the soonest to lapse go first
 
 Span = tuple[date, date]  # inclusive
@@ -96,7 +98,6 @@ class Wants:
         metric: str,
         wanted: Sequence[date],
         missing: Sequence[date],
-        *,
         gather: bool,
     ) -> tuple[list[date], list[date]]:
         """Record that `wanted` (days up to today, of which `missing` are neither stored nor
