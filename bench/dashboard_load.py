@@ -27,11 +27,12 @@ import orjson
 from bench.env import KEY
 from bench.workload import project_id
 from service.analytics.intents import MS
-from service.analytics.partitions import day_runs, utc_days
+from service.analytics.partitions import utc_days
 from service.analytics.progress import PAGE_ROWS
 from service.analytics.query import Query
 from service.analytics.rows import LIST_METRICS
 from service.analytics.timezones import local_midnight_utc, utc_window, zone
+from service.analytics.wants import day_runs
 from service.store.keys import Keys
 from simulator.data import rows_between
 from tests.processes import Process, sim_control, start_service

@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 from service.analytics import progress as progresses
-from service.analytics.chunks import ChunkFetcher, newest_chunk
+from service.analytics.chunks import ChunkFetcher
 from service.analytics.rows import Day
-from service.analytics.wants import Wants, day_runs, segments, span_days
+from service.analytics.wants import Wants, chunk_for, cut_blind, day_runs, segments, span_days
 from service.config.settings import Settings
 from service.fleet.flight import LEASE_GRACE_SECONDS, acquire, renewing, wait_event
 from service.store.base import Store
@@ -38,13 +38,6 @@ def _unpack(days: Sequence[date], raws: Sequence[bytes | None]) -> dict[date, Da
         if day is not None:
             out[d] = day
     return out
-
-
-def cut_blind(run: Sequence[date], today: date) -> bool:
-    """Whether newest_chunk cuts `run` (contiguous) only because the metric's density is not
-    known yet: a long run in the past, which a known density may fetch in one window."""
-    first, last = min(run), max(run)
-    return last < today - timedelta(days=1) and newest_chunk(run, None, today) != (first, last)
 
 
 def utc_days(first_hour: datetime, last_hour: datetime) -> list[date]:
@@ -75,7 +68,7 @@ class Partitions:
         self._chunks = ChunkFetcher(
             store, keys, client, executor, is_closed=self.is_closed, ttl=self._ttl, clock=clock
         )
-        self._wants = Wants(store, keys, clock)
+        self._wants = Wants.at(settings.upstream_rate, store, keys, clock)  # tight budgets only
 
     def is_closed(self, day: date, now: float) -> bool:
         """A day that ended more than the settle delay ago never changes again."""
@@ -162,7 +155,7 @@ class Partitions:
                 if not missing:
                     return have
                 take, cuts = missing, list[date]()  # a renewal renews its own days alone
-                if fetched_since is None:
+                if fetched_since is None and self._wants is not None:
                     now = self._clock()  # a miss of open days alone gathers nothing: wants.py
                     gather = first and any(self.is_closed(d, now) for d in missing)
                     take, cuts = await self._wants.plan(project_id, metric, wanted, missing, gather)
@@ -188,6 +181,7 @@ class Partitions:
                             fetched_since,
                             learning,
                             cuts,
+                            missing,
                             blind=not teacher,
                         )
                     except BaseException:
@@ -202,8 +196,9 @@ class Partitions:
                     if fetched:
                         await self._store.notify(done_key)
                         continue
-                elif learning:
+                elif learning:  # others may wait on it
                     await self._store.release(learning, token)
+                    await self._store.notify(done_key)
                 await wait_event(done, max([*left, teacher]) + LEASE_GRACE_SECONDS)
 
     async def _fetch_some(
@@ -217,11 +212,13 @@ class Partitions:
         fetched_since: float | None,
         learning: list[str],
         cuts: list[date],
+        own_missing: list[date],
         *,
         blind: bool,
     ) -> bool:
         """Fetch one chunk per segment (a run, cut at `cuts`: wants.py) of the leased days
-        `mine`; give the others back first. While the density is unknown, segments
+        `mine`, the newest holding days of `own_missing` (wants.chunk_for); give the others
+        back first. While the density is unknown, segments
         cut_blind are left for later (unless `blind` and there is nothing else: then the
         newest). False: nothing was fetched, only such segments were left (wait for the
         fetch learning the density)."""
@@ -234,22 +231,24 @@ class Partitions:
             chunks.append(resumed)
         else:
             today = datetime.fromtimestamp(self._clock(), UTC).date()
-            runs = [span_days(first, last) for first, last in segments(todo, cuts)]
+            own = set(own_missing)
+            picks = []  # (segment, its chunk to fetch) for each segment holding `own` days
+            for first, last in segments(todo, cuts):
+                run = span_days(first, last)
+                if chunk := chunk_for(run, density, today, own):
+                    picks.append((run, chunk))
             if density is None:
                 # The density is learnt from a segment fetched whole where there is one; a
                 # fetch that must learn it (`blind`) and has none cuts only its newest.
-                whole = [run for run in runs if not cut_blind(run, today)]
-                runs = whole if whole or not blind else runs[-1:]
-            chunks += [newest_chunk(run, density, today) for run in runs]
-        chosen = {
-            first + timedelta(days=i)
-            for first, last in chunks
-            for i in range((last - first).days + 1)
-        }
+                whole = [pick for pick in picks if not cut_blind(pick[0], today)]
+                picks = whole if whole or not blind else picks[-1:]
+            chunks += [chunk for _, chunk in picks]
+        chosen = {d for first, last in chunks for d in span_days(first, last)}
         held = [leases[d] for d in mine if d in chosen]
         spare = [leases[d] for d in mine if d not in chosen] + ([] if held else learning)
-        if spare:
+        if spare:  # others may wait on them (more so as they are often others' wants)
             await self._store.release(spare, token)
+            await self._store.notify(self._keys.days_done(project_id, metric))
         if not held:
             return not todo  # all stored meanwhile: plan again at once
         fetches = [self._chunks.fetch(project_id, metric, *run, density) for run in chunks]

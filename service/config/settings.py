@@ -149,7 +149,9 @@ class Settings(StoreSettings):
         "UPSTREAM_RATE_PER_SECOND",
         POSITIVE,
         default=10.0,
-        help="Upstream requests/s for the whole fleet (every process and the warmer), per API key.",
+        help="Upstream requests/s for the whole fleet (every process and the warmer), per API "
+        "key. At 50 or less, a fetch also takes the missing days other asks want beside its "
+        "own, cut where their ranges reaching today start: fewer windows, fewer requests.",
     )
     upstream_rate_max: float | None = setting(
         "UPSTREAM_RATE_MAX_PER_SECOND",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from service.analytics.chunks import newest_chunk
-from service.analytics.partitions import cut_blind
+from service.analytics.wants import cut_blind
 
 TODAY = date(2026, 11, 27)
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from service.analytics.wants import cut_points, segments, span_days
+from service.analytics.wants import (
+    MERGE_MAX_RATE,
+    Wants,
+    chunk_for,
+    cut_points,
+    segments,
+    span_days,
+)
+from service.store.keys import Keys
+from service.store.memory import MemoryStore
 
 TODAY = date(2026, 11, 27)
 
@@ -41,3 +50,20 @@ def test_segments_are_runs_cut_before_each_cut() -> None:
         (ago(30), ago(10)),
     ]
     assert segments([], [ago(3)]) == []
+
+
+def test_segments_across_asks_are_planned_at_a_tight_budget_only() -> None:
+    """A request saved is worth waiting for at the budget's edge; with budget to spare,
+    each ask leases its own days and windows run side by side."""
+    store, keys = MemoryStore(), Keys("test")
+    assert Wants.at(10.0, store, keys) is not None
+    assert Wants.at(MERGE_MAX_RATE, store, keys) is not None
+    assert Wants.at(MERGE_MAX_RATE + 1, store, keys) is None
+
+
+def test_a_fetch_takes_the_newest_chunk_of_a_segment_that_holds_days_it_needs() -> None:
+    run = span_days(ago(300), ago(2))  # past; at 500 rows a day, chunks of 120 days
+    assert chunk_for(run, 500.0, TODAY, {ago(10)}) == (ago(121), ago(2))
+    assert chunk_for(run, 500.0, TODAY, {ago(200), ago(290)}) == (ago(241), ago(122))
+    assert chunk_for(run, 500.0, TODAY, {ago(290)}) == (ago(300), ago(242))
+    assert chunk_for(run, 500.0, TODAY, {ago(400)}) is None
