@@ -222,8 +222,10 @@ class Partitions:
         cut_blind are left for later (unless `blind` and there is nothing else: then the
         newest). False: nothing was fetched, only such segments were left (wait for the
         fetch learning the density)."""
-        # A holder may have just stored some.
+        # A holder may have just stored some, and the fetch learning the density, it.
         have = await self._load(project_id, metric, mine, fetched_since)
+        if density is None:
+            density = await self._chunks.density(project_id, metric)
         todo = [d for d in mine if d not in have]
         chunks = []
         resumed = await self._chunks.resumable(project_id, metric, todo) if todo else None

@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from service.analytics.rows import LIST_METRICS
-from service.analytics.wants import GATHER_SECONDS
+from service.analytics.wants import GATHER_SECONDS, MERGE_MAX_RATE
 from tests.analytics.test_caching import fetched_days
 from tests.conftest import Factory, Sim, body
+
+# A budget at which asks plan segments across their ranges (wants.py), and no lower: the
+# budget must not be what these tests wait for.
+TIGHT = {"UPSTREAM_RATE_PER_SECOND": str(MERGE_MAX_RATE)}
 
 
 def windows(sim: Sim) -> dict[str, list[tuple[date, date]]]:
@@ -61,7 +65,7 @@ async def test_a_short_range_inside_a_waiting_one_is_fetched_in_the_same_window(
     not take a window of its own (which would cut the quarter in three): it waits too, and
     the quarter's days, its own among them, are fetched as one window, whoever leases them."""
     sim.state.config.latency_s = 0.6  # the fortnight is still in flight as the others plan
-    wait = {"UPSTREAM_MAX_WAIT_SECONDS": "30"}
+    wait = {"UPSTREAM_MAX_WAIT_SECONDS": "30", **TIGHT}
     one, two = await make_client(**wait), await make_client(**wait)
     fortnight = body(start="2025-03-25", end="2025-04-07", tz="UTC")
     quarter = body(start="2025-01-01", end="2025-03-31", tz="UTC")
@@ -91,7 +95,7 @@ async def test_the_fetch_learning_a_density_learns_it_from_a_segment_it_need_not
     month's start cuts the quarter's days in two segments (wants.py). The fetch that learns
     the density fetches the recent week, which needs no density, and the older segment only
     once it is known: whole, not cut blind to 32 days with the rest a window of its own."""
-    client = await make_client()
+    client = await make_client(**TIGHT)
     today = datetime.now(UTC).date()
     quarter = body(start=str(today - timedelta(days=89)), end=str(today), tz="UTC")
     month = body(start=str(today - timedelta(days=29)), end=str(today), tz="UTC")
