@@ -196,9 +196,8 @@ class Partitions:
                     if fetched:
                         await self._store.notify(done_key)
                         continue
-                elif learning:  # others may wait on it
+                elif learning:
                     await self._store.release(learning, token)
-                    await self._store.notify(done_key)
                 await wait_event(done, max([*left, teacher]) + LEASE_GRACE_SECONDS)
 
     async def _fetch_some(
@@ -248,9 +247,8 @@ class Partitions:
         chosen = {d for first, last in chunks for d in span_days(first, last)}
         held = [leases[d] for d in mine if d in chosen]
         spare = [leases[d] for d in mine if d not in chosen] + ([] if held else learning)
-        if spare:  # others may wait on them (more so as they are often others' wants)
+        if spare:
             await self._store.release(spare, token)
-            await self._store.notify(self._keys.days_done(project_id, metric))
         if not held:
             return not todo  # all stored meanwhile: plan again at once
         fetches = [self._chunks.fetch(project_id, metric, *run, density) for run in chunks]
