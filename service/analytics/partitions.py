@@ -217,11 +217,10 @@ class Partitions:
     ) -> bool:
         """Fetch one chunk per segment (a run, cut at `cuts`: wants.py) of the leased days
         `mine`, the newest holding days of `own_missing` (wants.chunk_for); give the others
-        back first. While the density is unknown, segments
-        cut_blind are left for later (unless `blind` and there is nothing else: then the
-        newest). False: nothing was fetched, only such segments were left (wait for the
-        fetch learning the density)."""
-        # A holder may have just stored some, and the fetch learning the density, it.
+        back first. While the density is unknown, segments cut_blind are left for later
+        (unless `blind` and there is nothing else: then the newest). False: nothing was
+        fetched, only such segments were left (wait for the fetch learning the density)."""
+        # A holder may have just stored some days; the fetch learning the density, it.
         have = await self._load(project_id, metric, mine, fetched_since)
         if density is None:
             density = await self._chunks.density(project_id, metric)
