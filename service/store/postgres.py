@@ -18,8 +18,8 @@ import contextlib
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -30,6 +30,9 @@ from service.store.script import Script, ScriptArg, as_argv
 from service.store.snapshot import Row, Snapshot, hash_tag, last_wins, plain
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[Any]"
 
 TIMEOUT = 1.0  # seconds per statement (a script's lock wait included), and to connect
 POOL_WAIT = 1.0  # seconds a burst queues for a connection before it queues again
@@ -73,6 +76,7 @@ class PostgresStore(ScriptedLeases):
         asyncio.TimeoutError,
         asyncpg.InterfaceError,
         asyncpg.PostgresConnectionError,
+        asyncpg.InternalClientError,  # still, on a fresh connection (see _on_conn)
         asyncpg.exceptions.OperatorInterventionError,
         asyncpg.exceptions.InsufficientResourcesError,
         asyncpg.exceptions.InvalidAuthorizationSpecificationError,
@@ -99,7 +103,7 @@ class PostgresStore(ScriptedLeases):
         return self._pool
 
     @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+    async def _conn(self) -> AsyncIterator[Conn]:
         pool = self.pool
         try:
             conn = await pool.acquire(timeout=POOL_WAIT)
@@ -112,16 +116,28 @@ class PostgresStore(ScriptedLeases):
         finally:
             await pool.release(conn)
 
-    async def get(self, key: str) -> bytes | None:
+    async def _on_conn(self, command: Callable[[Conn], Awaitable[T]]) -> T:
+        """`command` on a connection of the pool. One the database closed while it sat there
+        (a restart, `pg_terminate_backend`, an idle timeout) can be handed out before asyncpg
+        has seen its socket close, and fails its next command in the client, before sending
+        anything (InternalClientError): it is dropped, and the command runs on another."""
+        for _ in range(self._size):
+            async with self._conn() as conn:
+                try:
+                    return await command(conn)
+                except asyncpg.InternalClientError:
+                    conn.terminate()
         async with self._conn() as conn:
-            row = await conn.fetchrow(_GET, key)
+            return await command(conn)
+
+    async def get(self, key: str) -> bytes | None:
+        row = await self._on_conn(lambda conn: conn.fetchrow(_GET, key))
         return plain(key, None if row is None else (row["kind"], row["value"]))
 
     async def mget(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        async with self._conn() as conn:
-            rows = await conn.fetch(_MGET, list(keys))
+        rows = await self._on_conn(lambda conn: conn.fetch(_MGET, list(keys)))
         found = {row["key"]: bytes(row["value"]) for row in rows}
         return [found.get(key) for key in keys]
 
@@ -132,60 +148,60 @@ class PostgresStore(ScriptedLeases):
         if not items:
             return
         items = last_wins(items)
-        async with self._conn() as conn:
-            await conn.execute(
-                _UPSERT,
-                [key for key, _, _ in items],
-                ["b"] * len(items),
-                [value for _, value, _ in items],
-                [ttl for _, _, ttl in items],
-            )
+        columns = [list(column) for column in zip(*items, strict=True)]
+        await self._on_conn(
+            lambda conn: conn.execute(_UPSERT, columns[0], ["b"] * len(items), *columns[1:])
+        )
 
     async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
         if not keys:
             return []
-        async with self._conn() as conn:
-            rows = await conn.fetch(_LEFT, list(keys))
+        rows = await self._on_conn(lambda conn: conn.fetch(_LEFT, list(keys)))
         left = {row["key"]: math.inf if row["left"] is None else row["left"] for row in rows}
         return [left.get(key) for key in keys]
 
     async def delete(self, *keys: str) -> None:
         if keys:
-            async with self._conn() as conn:
-                await conn.execute(_DELETE, list(keys))
+            await self._on_conn(lambda conn: conn.execute(_DELETE, list(keys)))
 
     async def notify(self, key: str) -> None:
-        async with self._conn() as conn:
-            await conn.execute("SELECT pg_notify($1, $2)", self._channel, key)
+        notify = "SELECT pg_notify($1, $2)"
+        await self._on_conn(lambda conn: conn.execute(notify, self._channel, key))
 
     def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         return self.watchers.watch(key)
 
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         keys, argv = list(keys), as_argv(args)
-        async with self._conn() as conn, conn.transaction():
-            if keys:
-                await conn.execute(_LOCK, hash_tag(keys[0]))
-            rows = await conn.fetch(_READ, keys)
-            space = Snapshot(
-                {r["key"]: Row(r["kind"], r["value"], r["left"]) for r in rows}, script.values
-            )
-            reply = script.twin(space, keys, argv)
-            upserts, deleted = space.changes()
-            if upserts:
-                await conn.execute(_UPSERT, *(list(c) for c in zip(*upserts, strict=True)))
-            if deleted:
-                await conn.execute(_DELETE, deleted)
-        return reply
+
+        async def transaction(conn: Conn) -> Any:
+            async with conn.transaction():
+                if keys:
+                    await conn.execute(_LOCK, hash_tag(keys[0]))
+                rows = await conn.fetch(_READ, keys)
+                space = Snapshot(
+                    {r["key"]: Row(r["kind"], r["value"], r["left"]) for r in rows}, script.values
+                )
+                reply = script.twin(space, keys, argv)
+                upserts, deleted = space.changes()
+                if upserts:
+                    await conn.execute(_UPSERT, *(list(c) for c in zip(*upserts, strict=True)))
+                if deleted:
+                    await conn.execute(_DELETE, deleted)
+            return reply
+
+        return await self._on_conn(transaction)
 
     async def ping(self) -> None:
-        async with self._conn() as conn:
-            if not self._migrated:
-                applied = await migrate(conn)
-                if applied:
-                    log.info("postgresql schema %s: applied migrations %s", SCHEMA, applied)
-                self._migrated = True
-            await conn.fetchval("SELECT 1")
+        await self._on_conn(self._ping)
+
+    async def _ping(self, conn: Conn) -> None:
+        if not self._migrated:
+            applied = await migrate(conn)
+            if applied:
+                log.info("postgresql schema %s: applied migrations %s", SCHEMA, applied)
+            self._migrated = True
+        await conn.fetchval("SELECT 1")
 
     async def drop_idle_connections(self) -> None:
         await self.pool.expire_connections()
@@ -256,8 +272,8 @@ class PostgresStore(ScriptedLeases):
         """Delete expired rows, a batch at a time; how many went."""
         swept = 0
         while True:
-            async with self._conn() as conn:
-                done = int((await conn.execute(_SWEEP, SWEEP_BATCH)).split()[-1])
+            status = await self._on_conn(lambda conn: conn.execute(_SWEEP, SWEEP_BATCH))
+            done = int(status.split()[-1])
             swept += done
             if done < SWEEP_BATCH:
                 return swept

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from service.app import create_app
@@ -83,6 +84,39 @@ async def test_expired_rows_are_hidden_at_once_and_swept_later(
         assert postgres_server.psql(count).stdout.strip() == "1"
     finally:
         await store.close()
+
+
+async def test_connections_the_database_ends_while_idle_fail_no_command(
+    own_postgres: PostgresServer,
+) -> None:
+    """Backends ended under idle pooled connections, as a restart or an idle timeout ends
+    them. asyncpg can hand out such a connection before it has seen it close, and its next
+    command fails in the client (InternalClientError, which no fallback expects). The store
+    drops it and runs the command on another, round after round."""
+    store = PostgresStore(own_postgres.url, DONE, pool_size=4)
+    await store.start()
+    admin = await asyncpg.connect(own_postgres.url)
+    failures: list[BaseException] = []
+    try:
+        for _ in range(40):
+            await asyncio.gather(*(store.get(f"k{i}") for i in range(4)))
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'vf-analytics-cache'"
+            )
+            found = await asyncio.gather(
+                *(store.get(f"k{i}") for i in range(4)), return_exceptions=True
+            )
+            failures += [error for error in found if isinstance(error, BaseException)]
+        await store.set("k0", b"v", 60)
+        assert await store.get("k0") == b"v"
+    finally:
+        await admin.close()
+        await store.close()
+    # A command already on its way when the backend ended fails as the database going away
+    # does (one of DOWN: the fallback serves from memory); never anything else.
+    assert not [error for error in failures if isinstance(error, asyncpg.InternalClientError)]
+    assert all(isinstance(error, PostgresStore.DOWN) for error in failures)
 
 
 async def test_service_rides_out_a_database_outage(
