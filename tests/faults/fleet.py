@@ -79,8 +79,14 @@ async def clean_log(proc: Process, answered: int = 0) -> None:
         await asyncio.sleep(0.1)  # the writer thread may be a batch behind
         text = proc.log.read_text()
     assert text.count(" INFO service.access ") >= answered, text[-3000:]
-    assert "redis refused a command" not in text, text[-3000:]
-    assert "Traceback" not in text, text[-3000:]
+    assert "redis refused a command" not in text, around(text, "redis refused a command")
+    assert "Traceback" not in text, around(text, "Traceback")
+
+
+def around(text: str, found: str) -> str:
+    """The log from a little before the first `found` on: what led to it, and all of it."""
+    at = text.index(found)
+    return text[text.rfind("\n", 0, max(0, at - 1500)) + 1 : at + 6000]
 
 
 async def warm_up(http: aiohttp.ClientSession, url: str, qs: Sequence[Question]) -> None:
