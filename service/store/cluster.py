@@ -98,6 +98,14 @@ class ClusterStore(RedisCommands[RedisCluster]):
             raise PoolBusy("every connection to a node in use") from exc
         except _UNAVAILABLE as exc:
             raise ClusterUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except (AttributeError, TypeError) as exc:
+            # On CLUSTERDOWN, a slot not covered or a MOVED storm, redis-py closes every
+            # connection to every node, those other commands are sending on too. A command
+            # between its connection check and its write then finds no stream (None): the
+            # cluster failing over, not a bug. The same errors raised anywhere else are.
+            if not _raised_in_client(exc):
+                raise
+            raise ClusterUnavailable(f"connection closed under the command: {exc}") from exc
         finally:
             self._permits.release()
 
@@ -207,3 +215,13 @@ class ClusterStore(RedisCommands[RedisCluster]):
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             await client.aclose(close_connection_pool=True)
+
+
+def _raised_in_client(exc: BaseException) -> bool:
+    """Whether `exc` came out of redis-py's own code (a frame of its traceback is in it)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("redis."):
+            return True
+        tb = tb.tb_next
+    return False

@@ -130,6 +130,34 @@ async def test_a_failover_error_means_down_not_a_bug(
     assert store.degraded
 
 
+async def test_connections_closed_under_commands_mean_down_not_a_bug(store: FallbackStore) -> None:
+    """On some failover errors redis-py closes every connection to every node, those other
+    commands are using too. Each such command fails as the cluster being down (the fallback
+    serves it from memory), whichever step it was at; none fails with the None stream it
+    finds. Here the closing is done by hand, over and over, under 40 busy callers."""
+    cluster = cluster_of(store)
+    until = asyncio.get_running_loop().time() + 2
+    failures: list[Exception] = []
+
+    async def caller(n: int) -> None:
+        while asyncio.get_running_loop().time() < until:
+            try:
+                await cluster.notify(f"k{n}")
+                await cluster.get(f"k{n}")
+            except Exception as exc:  # each kept, to be judged below
+                failures.append(exc)
+                await asyncio.sleep(0)
+
+    async def closer() -> None:
+        while asyncio.get_running_loop().time() < until:
+            await cluster._r.aclose()
+            await asyncio.sleep(0)
+
+    await asyncio.gather(closer(), *(caller(n) for n in range(40)))
+    assert failures, "no command was cut: the test did not test"
+    assert [exc for exc in failures if not isinstance(exc, ClusterStore.DOWN)] == []
+
+
 async def test_no_free_connection_is_a_busy_process_not_a_down_cluster(
     store: FallbackStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
