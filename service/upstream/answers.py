@@ -9,7 +9,11 @@ Per field, as the contract has it:
   `environmentID`, and the metric's own fields (strings; `successCount` an integer >= 0).
   Fields it does not list are ignored: it lists fields, it does not forbid more.
 - Rows are one per hour, environment and entity [doc]: a repeat would be counted twice, so
-  it is refused too — it is what a cursor that starts over looks like.
+  it is refused too — it is what a cursor that starts over looks like. One repeat is not: a
+  page that begins with the last n rows of the page before, in order. A cursor marks a
+  place in a list that is not in time order [seen], so n rows of the open hour appearing
+  before that place between two pages push the rest on by n [chosen: read so]; those n
+  are held already, and are dropped. Nothing is skipped that way.
 - A page holds at most the `limit` asked; the cursor is an integer and moves on [doc].
 - top_intents: at most `limit` intents of a string `name` and a `count`, count descending
   [doc], each intent once (a second would be summed into the first).
@@ -105,6 +109,7 @@ class ListAnswers:
         self._entity = ENTITY_FIELDS[name]
         self._cursors: set[int] = {cursor} if isinstance(cursor, int) else set()
         self._rows: set[tuple[Any, ...]] = set()  # identities of this run's pages' rows
+        self._before: list[tuple[Any, ...]] = []  # those of the page before, in its order
 
     def page(self, result: dict[str, Any], what: str) -> tuple[list[Row], int | None]:
         """The items of one page's `result` and the cursor after it (None: the last page)."""
@@ -139,8 +144,10 @@ class ListAnswers:
             )
         else:
             self._cursors.add(cursor)
-        self._no_repeats(keys, what)
-        return items, cursor
+        pushed = _pushed_on(self._before, keys)
+        self._no_repeats(keys[pushed:], what, pushed)
+        self._before = keys
+        return items[pushed:], cursor
 
     def _item_problem(self, item: Any) -> str | tuple[Any, ...]:
         """What is wrong with `item`, or its identity (hour, environment, entity) if nothing."""
@@ -167,16 +174,25 @@ class ListAnswers:
             return "having a projectID that is not the project asked"
         return (t, item["environmentID"], *(item[f] for f in self._entity))
 
-    def _no_repeats(self, keys: list[tuple[Any, ...]], what: str) -> None:
+    def _no_repeats(self, keys: list[tuple[Any, ...]], what: str, skipped: int) -> None:
         """Rows are one per hour, environment and entity [doc]: a second is counted twice."""
-        for n, key in enumerate(keys, 1):
+        for n, key in enumerate(keys, skipped + 1):
             if key in self._rows:
                 same = ", ".join(("hour", "environment", *self._entity))
                 raise UpstreamBadAnswer(
-                    f"Voiceflow answered {what} with item {n} of {len(keys)} repeating a row "
-                    f"already given (same {same}): pages that start over"
+                    f"Voiceflow answered {what} with item {n} of {len(keys) + skipped} "
+                    f"repeating a row already given (same {same}): pages that start over"
                 )
             self._rows.add(key)
+
+
+def _pushed_on(before: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> int:
+    """How many rows at the head of a page are the last rows of the page before, in order,
+    with at least one new row after them: rows that appeared before the cursor's place."""
+    if not keys or keys[0] not in before:
+        return 0
+    n = len(before) - before.index(keys[0])
+    return n if n < len(keys) and keys[:n] == before[-n:] else 0
 
 
 def intents(result: dict[str, Any], limit: int) -> list[Row]:
