@@ -52,6 +52,7 @@ _UPSERT = (
     " ON CONFLICT (key) DO UPDATE"
     " SET kind = excluded.kind, value = excluded.value, expires_at = excluded.expires_at"
 )
+_NOTIFY = "SELECT pg_notify($1, $2)"
 _DELETE = f"DELETE FROM {SCHEMA}.entries WHERE key = ANY($1::text[])"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 _READ = f"SELECT key, kind, value, expires_at - {SCHEMA}.now_s() AS left FROM {_ANY} FOR UPDATE"
@@ -113,6 +114,9 @@ class PostgresStore(ScriptedLeases):
             raise PoolBusy("no connection of the pool came free in time") from None
         try:
             yield conn
+        except asyncpg.InternalClientError:
+            conn.terminate()  # its protocol is broken: it never goes back to the pool
+            raise
         finally:
             await pool.release(conn)
 
@@ -122,11 +126,9 @@ class PostgresStore(ScriptedLeases):
         has seen its socket close, and fails its next command in the client, before sending
         anything (InternalClientError): it is dropped, and the command runs on another."""
         for _ in range(self._size):
-            async with self._conn() as conn:
-                try:
+            with contextlib.suppress(asyncpg.InternalClientError):
+                async with self._conn() as conn:
                     return await command(conn)
-                except asyncpg.InternalClientError:
-                    conn.terminate()
         async with self._conn() as conn:
             return await command(conn)
 
@@ -148,10 +150,9 @@ class PostgresStore(ScriptedLeases):
         if not items:
             return
         items = last_wins(items)
-        columns = [list(column) for column in zip(*items, strict=True)]
-        await self._on_conn(
-            lambda conn: conn.execute(_UPSERT, columns[0], ["b"] * len(items), *columns[1:])
-        )
+        keys, values, ttls = (list(column) for column in zip(*items, strict=True))
+        kinds = ["b"] * len(items)
+        await self._on_conn(lambda conn: conn.execute(_UPSERT, keys, kinds, values, ttls))
 
     async def expires_in(self, keys: Sequence[str]) -> list[float | None]:
         if not keys:
@@ -165,8 +166,7 @@ class PostgresStore(ScriptedLeases):
             await self._on_conn(lambda conn: conn.execute(_DELETE, list(keys)))
 
     async def notify(self, key: str) -> None:
-        notify = "SELECT pg_notify($1, $2)"
-        await self._on_conn(lambda conn: conn.execute(notify, self._channel, key))
+        await self._on_conn(lambda conn: conn.execute(_NOTIFY, self._channel, key))
 
     def watch(self, key: str) -> contextlib.AbstractAsyncContextManager[asyncio.Event]:
         return self.watchers.watch(key)

@@ -61,7 +61,7 @@ def item(**changes: Any) -> dict[str, Any]:
 async def test_list_answer_rules(aiohttp_server: Any, answer: dict[str, Any], named: str) -> None:
     """Each way a list page can break the contract is refused, named, and asked only once."""
     detail, asked = await refused(
-        aiohttp_server, answer, lambda c: c.rows(PROJECT, "function_usage", START, END)
+        aiohttp_server, [answer], lambda c: c.rows(PROJECT, "function_usage", START, END)
     )
     assert named in detail and asked == 1
 
@@ -157,18 +157,17 @@ async def test_top_intents_rules(aiohttp_server: Any, intents: Any, named: str) 
     """top_intents must be a list of named counts, descending, each intent once."""
     detail, asked = await refused(
         aiohttp_server,
-        {"result": {"intents": intents}},
+        [{"result": {"intents": intents}}],
         lambda c: c.top_intents(PROJECT, START, END, limit=10),
     )
     assert named in detail and asked == 1
 
 
 async def refused(
-    aiohttp_server: Any, answer: Any, call: Callable[[VoiceflowClient], Awaitable[Any]]
+    aiohttp_server: Any, answers: list[Any], call: Callable[[VoiceflowClient], Awaitable[Any]]
 ) -> tuple[str, int]:
-    """The detail of the UpstreamBadAnswer a server answering `answer` (or each of a list of
-    answers in turn) causes, and the number of requests it took."""
-    answers = answer if isinstance(answer, list) else [answer]
+    """The detail of the UpstreamBadAnswer a server answering `answers` in turn causes, and
+    the number of requests it took."""
     async with scripted(aiohttp_server, answers) as (client, asked):
         with pytest.raises(UpstreamBadAnswer) as err:
             await call(client)
